@@ -1,0 +1,29 @@
+# The two commands of the README. Both run the same idempotent bootstrap first.
+SHELL := /bin/bash
+VENV := .venv
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+PYTEST_ARGS ?=
+
+.PHONY: bootstrap demo demo-down test lint unit integration slow
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+## make demo: the whole platform on this machine (inventories/local)
+demo: bootstrap
+	@scripts/demo.sh
+
+demo-down:
+	@$(VENV)/bin/python -m testbed hosts down
+
+lint:
+	@echo "== ruff"; $(VENV)/bin/ruff check plugins testbed tests bench
+	@echo "== ansible-lint (production profile)"; $(VENV)/bin/ansible-lint --profile production --offline -q
+
+## make test: lint, then the whole suite (unit + integration on real engines)
+test: bootstrap lint
+	@scripts/run-tests.sh $(PYTEST_ARGS)
+
+unit: bootstrap
+	@$(VENV)/bin/pytest -m "not integration" $(PYTEST_ARGS)

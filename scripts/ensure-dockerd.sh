@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Start a Docker engine if none answers on the default socket.
+# The engine we start is recorded in ${ODOOOPS_STATE:-/var/tmp/odooops}/dockerd.pid so that
+# `scripts/stop-dockerd.sh` (and the test harness) stop only what we started.
+set -euo pipefail
+STATE="${ODOOOPS_STATE:-/var/tmp/odooops}"
+mkdir -p "$STATE"
+if docker info >/dev/null 2>&1; then
+  echo "docker engine: already answering"; exit 0
+fi
+command -v dockerd >/dev/null || { echo "dockerd missing: run scripts/bootstrap.sh" >&2; exit 1; }
+# no systemd on containers/CI machines: start it ourselves
+nohup dockerd >"$STATE/dockerd.log" 2>&1 &
+echo $! >"$STATE/dockerd.pid"
+for _ in $(seq 60); do
+  if docker info >/dev/null 2>&1; then echo "docker engine: started (pid $(cat "$STATE/dockerd.pid"))"; exit 0; fi
+  sleep 1
+done
+echo "dockerd did not answer within 60 s; see $STATE/dockerd.log" >&2
+exit 1

@@ -1,0 +1,84 @@
+"""Simulated VMs: containers from the host image on a user-defined Docker network.
+
+Ansible reaches them through community.docker.docker_api (no SSH). App hosts get the engine's socket
+mounted so that the roles running on them drive Docker as they would on a real VM. Names are
+`<prefix><host>`; the demo uses prefix "odooops-", the tests their own prefix, so both can coexist.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass, field
+
+from .images import HOST_IMAGE
+
+DEFAULT_PREFIX = "odooops-"
+DEFAULT_NETWORK = "odooops-lan"
+
+
+@dataclass
+class SimHost:
+    name: str
+    groups: list[str]
+    extra_args: list[str] = field(default_factory=list)
+
+
+DEFAULT_HOSTS = [
+    SimHost("db1", ["db"]),
+    SimHost("db2", ["db"]),
+    SimHost("app1", ["app"], ["-v", "/var/run/docker.sock:/var/run/docker.sock"]),
+]
+
+
+def _docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check)
+
+
+def ensure_network(network: str = DEFAULT_NETWORK) -> None:
+    if _docker("network", "inspect", network, check=False).returncode != 0:
+        _docker("network", "create", "--label", "org.odooops.testbed=1", network)
+
+
+def container_state(name: str) -> str | None:
+    res = _docker("inspect", "-f", "{{.State.Status}}", name, check=False)
+    return res.stdout.strip() if res.returncode == 0 else None
+
+
+def up(hosts: list[SimHost] | None = None, prefix: str = DEFAULT_PREFIX, network: str = DEFAULT_NETWORK,
+       image: str = HOST_IMAGE) -> list[str]:
+    """Start (or keep) one container per host; idempotent. Returns the container names."""
+    ensure_network(network)
+    names = []
+    for host in hosts or DEFAULT_HOSTS:
+        cname = prefix + host.name
+        state = container_state(cname)
+        if state == "running":
+            pass
+        elif state is not None:
+            _docker("start", cname)
+        else:
+            # NET_ADMIN: fencing with iptables, as on a VM; no --privileged.
+            _docker("run", "-d", "--name", cname, "--hostname", host.name, "--network", network,
+                    "--network-alias", host.name, "--cap-add", "NET_ADMIN",
+                    "--label", "org.odooops.testbed=1", "--label", f"org.odooops.prefix={prefix}",
+                    "--label", f"org.odooops.groups={','.join(host.groups)}",
+                    *host.extra_args, image)
+        names.append(cname)
+    return names
+
+
+def down(prefix: str = DEFAULT_PREFIX, network: str | None = None) -> list[str]:
+    """Remove the simulated hosts with this prefix (only containers the test bed labelled)."""
+    res = _docker("ps", "-aq", "--filter", "label=org.odooops.testbed=1",
+                  "--filter", f"label=org.odooops.prefix={prefix}")
+    ids = res.stdout.split()
+    if ids:
+        _docker("rm", "-f", "-v", *ids)
+    if network:
+        _docker("network", "rm", network, check=False)
+    return ids
+
+
+def status(prefix: str = DEFAULT_PREFIX) -> list[dict]:
+    res = _docker("ps", "-a", "--filter", f"label=org.odooops.prefix={prefix}", "--format", "{{json .}}")
+    return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]

@@ -1,0 +1,163 @@
+"""Shared fixtures: the real engines of the test bed (testbed/), started on demand, stopped by PID.
+
+Engines are installed by scripts/bootstrap.sh; a missing engine is an error, never a skip. Only
+../shared (schemas, present beside the project on development machines and CI, not on users'
+machines) may be absent: tests that need it skip with the reason.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, ".collections"))
+
+from testbed import hosts as tb_hosts  # noqa: E402
+from testbed.images import build_all  # noqa: E402
+from testbed.pg import PgCluster  # noqa: E402
+from testbed.redis_server import RedisServer  # noqa: E402
+from testbed.s3 import MotoServer, TlsFront  # noqa: E402
+
+SHARED = os.environ.get("ODOOOPS_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
+TEST_PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-")
+TEST_NETWORK = TEST_PREFIX + "lan"
+
+
+def pytest_collection_modifyitems(config, items):
+    # tests under tests/integration are integration tests unless marked otherwise
+    for item in items:
+        if f"{os.sep}integration{os.sep}" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def project_root() -> str:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> str:
+    """../shared (schemas, recipes): beside the project in development and CI only."""
+    if not os.path.isdir(SHARED):
+        pytest.skip(f"shared directory not found at {SHARED} (set ODOOOPS_SHARED); schema checks need it")
+    return SHARED
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------------
+@pytest.fixture
+def pg_factory():
+    """Make PostgreSQL clusters: pg_factory(name, settings=None) -> started PgCluster."""
+    made: list[PgCluster] = []
+
+    def make(name: str = "pg", settings: dict | None = None, hba: list[str] | None = None) -> PgCluster:
+        cluster = PgCluster(name).init(settings, hba).start()
+        made.append(cluster)
+        return cluster
+
+    make.track = made.append  # register standbys made from a tracked cluster
+    yield make
+    for cluster in reversed(made):
+        cluster.destroy()
+
+
+@pytest.fixture
+def pg(pg_factory) -> PgCluster:
+    """A fresh, started PostgreSQL 15 cluster on a free loopback port."""
+    return pg_factory("pg")
+
+
+# -- Redis -------------------------------------------------------------------------------------------
+@pytest.fixture
+def redis_server():
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+# -- S3 (moto) ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def moto():
+    server = MotoServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(moto):
+    """A new bucket (with Object Lock enabled, so retention can be set) on the session's moto server."""
+    name = "t-" + uuid.uuid4().hex[:12]
+    moto.client().create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    return name
+
+
+@pytest.fixture(scope="session")
+def moto_tls(moto):
+    """moto behind stunnel TLS (pgBackRest speaks only HTTPS to S3)."""
+    front = TlsFront(moto.port).start()
+    yield front
+    front.stop()
+
+
+# -- Docker and simulated hosts ---------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def docker_engine():
+    subprocess.run([os.path.join(ROOT, "scripts", "ensure-dockerd.sh")], check=True, capture_output=True)
+    build_all()
+    return True
+
+
+@pytest.fixture(scope="session")
+def sim_hosts(docker_engine):
+    """db1, db2 and app1 as simulated VMs with the tests' prefix; removed at the end of the session."""
+    names = tb_hosts.up(prefix=TEST_PREFIX, network=TEST_NETWORK)
+    yield {n[len(TEST_PREFIX):]: n for n in names}
+    tb_hosts.down(prefix=TEST_PREFIX, network=TEST_NETWORK)
+
+
+class PlaybookRun:
+    def __init__(self, proc: subprocess.CompletedProcess):
+        self.rc = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+
+    def recap(self) -> dict:
+        """host -> counters parsed from the PLAY RECAP."""
+        out = {}
+        in_recap = False
+        for line in self.stdout.splitlines():
+            if line.startswith("PLAY RECAP"):
+                in_recap = True
+                continue
+            if in_recap and ":" in line and "ok=" in line:
+                host, rest = line.split(":", 1)
+                out[host.strip()] = {k: int(v) for k, v in (kv.split("=") for kv in rest.split())}
+        return out
+
+    def changed(self) -> int:
+        return sum(h.get("changed", 0) for h in self.recap().values())
+
+
+@pytest.fixture(scope="session")
+def ansible_playbook():
+    """Run a playbook of the project against the tests' simulated hosts (or another inventory)."""
+
+    def run(playbook: str, *args: str, inventory: str | None = None, extra_vars: dict | None = None,
+            check: bool = False, env: dict | None = None, timeout: int = 900) -> PlaybookRun:
+        cmd = [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i",
+               inventory or os.path.join(ROOT, "inventories", "local"),
+               "-e", json.dumps({"odooops_local_prefix": TEST_PREFIX, **(extra_vars or {})})]
+        if check:
+            cmd.append("--check")
+        cmd += [*args, os.path.join(ROOT, playbook) if not os.path.isabs(playbook) else playbook]
+        full_env = {**os.environ, "ANSIBLE_CONFIG": os.path.join(ROOT, "ansible.cfg"),
+                    "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1", **(env or {})}
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, cwd=ROOT, timeout=timeout)
+        return PlaybookRun(proc)
+
+    return run
