@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
+
 from ansible_collections.odooops.hosting.plugins.module_utils import odoo_passwd, sizing
 
 
