@@ -1,0 +1,105 @@
+# Copyright: odooops.hosting contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The filestore snapshot where the files are: a directory on this host (upgrade_snapshot's hard-link
+functions) or a Docker volume, operated on by a one-shot helper container that mounts it.
+
+On an app host the filestore lives in the Odoo data volume, which only the engine can see (and, in
+the test bed, the host itself is a container): a helper container with ``cp -al`` / ``mv`` does the
+same thing there. Names reach the script through environment variables, never through the shell.
+"""
+from __future__ import annotations
+
+import time
+
+from . import upgrade_snapshot as snap
+from .odoo_docker import Engine
+
+SCRIPT = r"""
+set -eu
+mkdir -p "$ROOT"
+cd "$ROOT"
+owner="$(stat -c %u:%g ..)"
+case "$ACTION" in
+probe)
+  live=0; s=0; files=0
+  if [ -d "$DB" ]; then live=1; files=$(find "$DB" -type f | wc -l); fi
+  if [ -d "$SNAP" ]; then s=1; fi
+  echo "probe live=$live snap=$s files=$files" ;;
+create)
+  rm -rf "$SNAP.partial" "$SNAP"
+  if [ -d "$DB" ]; then cp -al "$DB" "$SNAP.partial"; mv "$SNAP.partial" "$SNAP"
+  else mkdir "$SNAP"; chown "$owner" "$SNAP"; fi ;;
+restore)
+  if [ ! -d "$SNAP" ]; then echo "no filestore snapshot $SNAP" >&2; exit 3; fi
+  if [ -e "$DB" ]; then mv "$DB" "$FAILED"; fi
+  mv "$SNAP" "$DB"
+  if [ "$KEEP" != 1 ] && [ -e "$FAILED" ]; then rm -rf "$FAILED"; fi ;;
+drop)
+  rm -rf "$SNAP" ;;
+esac
+"""
+
+
+class VolumeFilestore:
+    """Filestore operations on <volume>/<subpath>, run in a helper container of helper_image."""
+
+    def __init__(self, engine: Engine, volume: str, helper_image: str, subpath: str = "filestore",
+                 timeout: float = 600):
+        self.engine = engine
+        self.volume = volume
+        self.image = helper_image
+        self.root = "/odooops-volume/" + subpath.strip("/")
+        self.timeout = timeout
+
+    def _run(self, action: str, db: str, snapshot: str, failed: str = "", keep: bool = True) -> str:
+        env = [f"ROOT={self.root}", f"ACTION={action}", f"DB={db}", f"SNAP={snapshot}", f"FAILED={failed}",
+               f"KEEP={1 if keep else 0}"]
+        res = self.engine.run_oneshot(self.image, ["-c", SCRIPT], entrypoint=["/bin/sh"], env=env, user="0:0",
+                                      binds=[f"{self.volume}:/odooops-volume"], timeout=self.timeout,
+                                      labels={"org.odooops.purpose": "filestore-" + action})
+        if res["timed_out"] or res["exit_code"] != 0:
+            raise snap.SnapshotError(f"filestore {action} in volume {self.volume} failed "
+                                     f"(exit {res['exit_code']}): {res['logs'].strip()[-500:]}")
+        return res["logs"]
+
+    def probe(self, db: str, snapshot: str) -> dict:
+        out = self._run("probe", db, snapshot)
+        line = next(ln for ln in out.splitlines() if ln.startswith("probe "))
+        fields = dict(kv.split("=") for kv in line.split()[1:])
+        return {"live": fields["live"] == "1", "snapshot": fields["snap"] == "1", "files": int(fields["files"])}
+
+    def create(self, db: str, snapshot: str | None = None, check_mode: bool = False, replace: bool = False) -> dict:
+        snapshot = snapshot or snap.default_snapshot_name(db)
+        state = self.probe(db, snapshot)
+        path = f"{self.volume}:{self.root}/{snapshot}"
+        if state["snapshot"] and not replace:
+            return {"changed": False, "path": path, "files": None, "duration": 0.0}
+        if check_mode:
+            return {"changed": True, "path": path, "files": state["files"], "duration": 0.0}
+        start = time.monotonic()
+        self._run("create", db, snapshot)
+        return {"changed": True, "path": path, "files": state["files"], "duration": round(time.monotonic() - start, 3)}
+
+    def restore(self, db: str, snapshot: str | None = None, check_mode: bool = False, keep_failed: bool = True,
+                stamp: str | None = None) -> dict:
+        snapshot = snapshot or snap.default_snapshot_name(db)
+        failed = snap.failed_name(db, stamp)
+        state = self.probe(db, snapshot)
+        if not state["snapshot"]:
+            raise snap.SnapshotError(f"no filestore snapshot {snapshot} in volume {self.volume} to restore")
+        if check_mode:
+            return {"changed": True, "path": f"{self.volume}:{self.root}/{db}", "failed_path": None, "duration": 0.0}
+        start = time.monotonic()
+        self._run("restore", db, snapshot, failed, keep_failed)
+        return {"changed": True, "path": f"{self.volume}:{self.root}/{db}",
+                "failed_path": f"{self.volume}:{self.root}/{failed}" if keep_failed and state["live"] else None,
+                "duration": round(time.monotonic() - start, 3)}
+
+    def drop(self, db: str, snapshot: str | None = None, check_mode: bool = False) -> dict:
+        snapshot = snapshot or snap.default_snapshot_name(db)
+        state = self.probe(db, snapshot)
+        if not state["snapshot"]:
+            return {"changed": False, "path": f"{self.volume}:{self.root}/{snapshot}"}
+        if not check_mode:
+            self._run("drop", db, snapshot)
+        return {"changed": True, "path": f"{self.volume}:{self.root}/{snapshot}"}

@@ -1,0 +1,202 @@
+# Copyright: odooops.hosting contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Which Odoo modules an image changes, and the module update as a one-shot container with a deadline.
+
+Changed modules: the addons' ``__manifest__.py`` versions in the *target image* (read by a one-shot
+container of that image, so it works for real Odoo images - addons under
+/usr/lib/python3/dist-packages/odoo/addons and /mnt/extra-addons - as for the test double) against
+``ir_module_module.latest_version`` of the installed modules. Odoo stores a manifest version ``1.3``
+of series ``17.0`` as ``17.0.1.3`` (``adapt_version``); both sides are compared that way.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+from . import upgrade_pg as pgu
+from .odoo_docker import DockerError, Engine
+
+DEFAULT_ADDONS_PATHS = ["/usr/lib/python3/dist-packages/odoo/addons", "/opt/odoo/addons", "/mnt/extra-addons"]
+
+# Runs inside the target image with its own python3: prints {"series": ..., "manifests": {name: version}}.
+MANIFEST_SCRIPT = r"""
+import ast, configparser, json, os, sys
+conf, paths = sys.argv[1], [p for p in sys.argv[2:] if p]
+cp = configparser.ConfigParser(interpolation=None)
+try:
+    cp.read(conf)
+    paths = [p.strip() for p in cp.get("options", "addons_path", fallback="").split(",") if p.strip()] + paths
+except Exception:
+    pass
+series = None
+try:
+    import odoo.release
+    series = odoo.release.serie
+    paths.append(os.path.join(os.path.dirname(odoo.release.__file__), "addons"))
+except Exception:
+    pass
+found = {}
+for path in paths:
+    if not os.path.isdir(path):
+        continue
+    for name in sorted(os.listdir(path)):
+        man = os.path.join(path, name, "__manifest__.py")
+        if name in found or not os.path.isfile(man):
+            continue
+        try:
+            with open(man, encoding="utf-8") as fh:
+                found[name] = str(ast.literal_eval(fh.read()).get("version", "1.0"))
+        except Exception as exc:
+            found[name] = "!error " + exc.__class__.__name__
+print("ODOOOPS-MANIFESTS " + json.dumps({"series": series, "manifests": found, "paths": paths}))
+"""
+
+SECRET_ENV_RE = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|KEY)", re.I)
+
+
+class UpdateError(Exception):
+    """The module update cannot be planned or did not succeed; the message says why."""
+
+
+def guess_series(manifests: dict) -> str | None:
+    """Series from base's manifest when the image has no importable odoo.release (the test double)."""
+    base = manifests.get("base", "")
+    m = re.match(r"^(\d+\.\d+)\.\d+\.\d+", base)
+    return m.group(1) if m else None
+
+
+def adapt_version(version: str, series: str | None) -> str:
+    """Odoo's adapt_version: 1.3 in series 17.0 is 17.0.1.3; 17.0.1.3 stays."""
+    if not series or not version:
+        return version
+    if version == series or not version.startswith(series + "."):
+        return f"{series}.{version}"
+    return version
+
+
+def major(series: str | None) -> int | None:
+    try:
+        return int(str(series).split(".")[0])
+    except (TypeError, ValueError):
+        return None
+
+
+def diff_versions(image_manifests: dict, installed: dict, series: str | None) -> dict:
+    """installed: name -> latest_version. Returns changed (name -> {from, to}) and missing (not in the image)."""
+    changed, missing = {}, []
+    for name, current in sorted(installed.items()):
+        if name not in image_manifests:
+            missing.append(name)
+            continue
+        target = adapt_version(image_manifests[name], series)
+        if (current or "") != target:
+            changed[name] = {"from": current, "to": target}
+    return {"changed": changed, "missing": missing}
+
+
+def installed_versions(conn) -> dict:
+    if not pgu.table_exists(conn, "ir_module_module"):
+        raise UpdateError("the database has no ir_module_module table: not an Odoo database")
+    rows = pgu.query(conn, "SELECT name, latest_version FROM ir_module_module "
+                           "WHERE state IN ('installed', 'to upgrade') ORDER BY name")
+    return dict(rows)
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    for s in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(s, "********")
+    return text
+
+
+def tail(text: str, lines: int) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+class ContainerSpec:
+    """Env, mounts, networks, user and entrypoint of the one-shot containers: those of a reference
+    container (the stopped web container: same odoo.conf, secrets, data volume, LAN), plus extras."""
+
+    def __init__(self, engine: Engine, like_container: str | None = None, env: list[str] | None = None,
+                 binds: list[str] | None = None, networks: list[str] | None = None, user: str | None = None):
+        self.env, self.binds, self.mounts, self.networks = [], [], [], []
+        self.user, self.entrypoint = user, None
+        if like_container:
+            ref = engine.container(like_container)
+            if ref is None:
+                raise UpdateError(f"reference container {like_container!r} does not exist")
+            self.env = list(ref["Config"].get("Env") or [])
+            host = ref.get("HostConfig") or {}
+            self.binds = list(host.get("Binds") or [])
+            self.mounts = [{"Type": m["Type"], "Source": m.get("Name") or m["Source"], "Target": m["Destination"],
+                            "ReadOnly": not m.get("RW", True)}
+                           for m in ref.get("Mounts") or [] if m["Destination"] not in
+                           {b.split(":")[1] for b in self.binds if ":" in b}]
+            self.networks = list((ref.get("NetworkSettings") or {}).get("Networks") or {})
+            self.user = user or ref["Config"].get("User") or None
+            self.entrypoint = ref["Config"].get("Entrypoint")
+        keys = {e.split("=", 1)[0] for e in env or []}
+        self.env = [e for e in self.env if e.split("=", 1)[0] not in keys] + list(env or [])
+        self.binds += list(binds or [])
+        self.networks += [n for n in networks or [] if n not in self.networks]
+
+    def secrets(self) -> list[str]:
+        return [e.split("=", 1)[1] for e in self.env if "=" in e and SECRET_ENV_RE.search(e.split("=", 1)[0])]
+
+
+def read_image_manifests(engine: Engine, image: str, spec: ContainerSpec, config_path: str,
+                         addons_paths: list[str], timeout: float = 120) -> dict:
+    if engine.image(image) is None:
+        raise UpdateError(f"image {image!r} is not present on this Docker engine (pull or load it first)")
+    res = engine.run_oneshot(image, ["-c", MANIFEST_SCRIPT, config_path, *addons_paths], entrypoint=["python3"],
+                             env=spec.env, binds=spec.binds, mounts=spec.mounts, networks=[], user=spec.user,
+                             timeout=timeout, log_tail=2000, labels={"org.odooops.purpose": "manifests"})
+    line = next((ln for ln in res["logs"].splitlines() if ln.startswith("ODOOOPS-MANIFESTS ")), None)
+    if res["exit_code"] != 0 or line is None:
+        raise UpdateError(f"cannot read the addons manifests of {image} (exit {res['exit_code']}): "
+                          f"{tail(redact(res['logs'], spec.secrets()), 5)}")
+    data = json.loads(line[len("ODOOOPS-MANIFESTS "):])
+    data["series"] = data.get("series") or guess_series(data["manifests"])
+    if not data["manifests"]:
+        raise UpdateError(f"no addons found in {image} under {', '.join(data['paths'])}")
+    return data
+
+
+def run_update(engine: Engine, image: str, spec: ContainerSpec, database: str, modules: list[str],
+               config_path: str, odoo_command: list[str], timeout: float, log_lines: int = 40,
+               name: str | None = None) -> dict:
+    """odoo -c <config> -d <db> -u <modules> --stop-after-init in a one-shot container of image."""
+    cmd = [*odoo_command, "-c", config_path, "-d", database, "-u", ",".join(modules), "--stop-after-init"]
+    entrypoint = spec.entrypoint if not odoo_command else None
+    res = engine.run_oneshot(image, cmd, entrypoint=entrypoint, env=spec.env, binds=spec.binds, mounts=spec.mounts,
+                             networks=spec.networks, user=spec.user, timeout=timeout, name=name,
+                             log_tail=max(log_lines * 5, 200), labels={"org.odooops.purpose": "module-update"})
+    res["logs"] = tail(redact(res["logs"], spec.secrets()), log_lines)
+    res["command"] = cmd
+    return res
+
+
+def plan(engine: Engine, conn, image: str, spec: ContainerSpec, config_path: str, addons_paths: list[str],
+         modules: str | list[str], current_series: str | None = None) -> dict:
+    data = read_image_manifests(engine, image, spec, config_path, addons_paths)
+    installed = installed_versions(conn)
+    d = diff_versions(data["manifests"], installed, data["series"])
+    if modules == "changed" or modules == ["changed"]:
+        to_update = sorted(d["changed"])
+    elif modules == "all" or modules == ["all"]:
+        to_update = ["all"]
+    else:
+        unknown = sorted(set(modules) - set(installed))
+        if unknown:
+            raise UpdateError(f"modules not installed in the database: {', '.join(unknown)}")
+        to_update = list(modules)
+    db_series = None
+    base = installed.get("base") or ""
+    m = re.match(r"^(\d+\.\d+)\.", base)
+    if m:
+        db_series = m.group(1)
+    return {"image_series": data["series"], "database_series": current_series or db_series,
+            "changed_modules": d["changed"], "missing_modules": d["missing"], "to_update": to_update,
+            "versions_before": installed, "image_manifests": data["manifests"]}
+
+
+__all__ = ["DockerError", "UpdateError", "ContainerSpec", "plan", "run_update", "installed_versions"]

@@ -1,0 +1,94 @@
+"""Fixtures of the upgrade tests: an Odoo-shaped database in a real PostgreSQL 15 cluster.
+
+The schema is the part of Odoo's that the Odoo test double also creates (ir_module_module,
+res_partner, res_users, ir_cron, ...); the data is made up. Everything runs on the real engine.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+ODOO_SCHEMA = """
+CREATE TABLE ir_module_module (id serial PRIMARY KEY, name varchar NOT NULL UNIQUE, state varchar,
+                               latest_version varchar);
+CREATE TABLE ir_config_parameter (id serial PRIMARY KEY, key varchar UNIQUE, value text);
+CREATE TABLE res_partner (id serial PRIMARY KEY, name varchar, email varchar, phone varchar, mobile varchar,
+                          street varchar, city varchar, zip varchar);
+CREATE TABLE res_users (id serial PRIMARY KEY, login varchar UNIQUE, password varchar, active bool,
+                        partner_id int REFERENCES res_partner(id));
+CREATE TABLE ir_cron (id serial PRIMARY KEY, name varchar, active bool);
+CREATE TABLE ir_mail_server (id serial PRIMARY KEY, name varchar, smtp_host varchar, active bool);
+CREATE TABLE payment_provider (id serial PRIMARY KEY, name varchar, state varchar);
+CREATE TABLE product_template (id serial PRIMARY KEY, name varchar, list_price numeric);
+CREATE TABLE stock_quant (id serial PRIMARY KEY, product_id int, quantity numeric);
+CREATE TABLE pos_session (id serial PRIMARY KEY, name varchar, state varchar);
+INSERT INTO ir_module_module (name, state, latest_version) VALUES
+  ('base', 'installed', '17.0.1.3'), ('web', 'installed', '17.0.1.0'), ('stock', 'installed', '17.0.1.1'),
+  ('point_of_sale', 'installed', '17.0.1.0'), ('sale', 'uninstalled', NULL);
+INSERT INTO ir_config_parameter (key, value) VALUES ('database.uuid', 'f00'), ('web.base.url', 'https://shop');
+INSERT INTO res_partner (name, email, phone, mobile, street, city, zip)
+  SELECT 'Customer ' || g, 'customer' || g || '@retail.example.com', '+33 6 12 34 ' || lpad(g::text, 4, '0'),
+         '+33 7 00 00 ' || lpad(g::text, 4, '0'), g || ' Rue de la Paix', 'Paris', '75002'
+  FROM generate_series(1, 50) g;
+INSERT INTO res_partner (name, email) VALUES ('Administrator', 'admin@retail.example.com'),
+  ('OdooBot', 'odoobot@example.com');
+INSERT INTO res_users (login, password, active, partner_id) VALUES
+  ('__system__', NULL, false, 52), ('admin', 'x', true, 51), ('cashier.anne@retail.example.com', 'y', true, 1),
+  ('manager.bob@retail.example.com', 'z', true, 2), ('odooops-check', 'c', true, 3);
+INSERT INTO ir_cron (name, active) VALUES ('Scheduler', true), ('Mail queue', true);
+INSERT INTO ir_mail_server (name, smtp_host, active) VALUES ('prod smtp', 'smtp.retail.example.com', true);
+INSERT INTO payment_provider (name, state) VALUES ('Stripe', 'enabled'), ('Wire', 'test');
+INSERT INTO product_template (name, list_price) SELECT 'Product ' || g, g * 1.5 FROM generate_series(1, 200) g;
+INSERT INTO stock_quant (product_id, quantity) SELECT g, g % 7 FROM generate_series(1, 200) g;
+INSERT INTO pos_session (name, state) VALUES ('POS/001', 'opened'), ('POS/002', 'closed');
+"""
+
+
+def make_odoo_db(pg, db: str = "odoo", owner: str = "odoo_owner") -> str:
+    pg.psql(f"DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{owner}') THEN "
+            f"CREATE ROLE {owner} NOLOGIN CREATEDB; END IF; END$$;")
+    pg.psql(f'CREATE DATABASE "{db}" OWNER {owner}')
+    pg.psql(f"SET ROLE {owner};\n" + ODOO_SCHEMA, dbname=db)
+    return db
+
+
+def table_checksums(pg, db: str) -> dict:
+    """md5 of every user table's rows in primary-key order: a change anywhere shows."""
+    tables = pg.psql("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables "
+                     "WHERE schemaname = 'public'", dbname=db).split(",")
+    out = {}
+    for t in tables:
+        out[t] = pg.psql(f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {t} t",
+                         dbname=db)
+    return out
+
+
+def tree_digest(path: str) -> dict:
+    out = {}
+    for dirpath, _, files in os.walk(path):
+        for name in files:
+            full = os.path.join(dirpath, name)
+            with open(full, "rb") as fh:
+                out[os.path.relpath(full, path)] = hashlib.sha256(fh.read()).hexdigest()
+    return out
+
+
+@pytest.fixture
+def odoo_db(pg):
+    return make_odoo_db(pg)
+
+
+@pytest.fixture
+def filestore(tmp_path):
+    """<data_dir>/filestore/odoo with content-addressed files, as Odoo lays them out."""
+    root = tmp_path / "filestore"
+    live = root / "odoo"
+    for i in range(30):
+        data = f"attachment {i}".encode()
+        digest = hashlib.sha1(data).hexdigest()
+        d = live / digest[:2]
+        d.mkdir(parents=True, exist_ok=True)
+        (d / digest).write_bytes(data)
+    return str(root)
