@@ -11,7 +11,7 @@ description:
     after forbidding and terminating connections to it (stop Odoo first); the snapshot carries a JSON comment
     saying what it is a snapshot of, and does not accept connections.
   - C(restored) swaps the snapshot back by renaming, in one transaction (the database becomes
-    C(<db>__failed_<timestamp>), the snapshot becomes C(<db>)): seconds, whatever the size.
+    C(<db>__failed_<timestamp>), the snapshot becomes C(<db>)), which takes seconds whatever the size.
   - C(absent) drops the snapshot (or a C(__failed_) copy); databases that are not ours are refused.
   - The filestore part is M(odooops.hosting.odoo_filestore_snapshot), run where the files are.
 version_added: 0.1.0

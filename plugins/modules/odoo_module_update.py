@@ -10,11 +10,11 @@ description:
   - Reads the addons' C(__manifest__.py) versions in the target image (a one-shot container of it running its own
     C(python3)), compares them with C(ir_module_module.latest_version) of the installed modules, and runs
     C(odoo -c <config> -d <db> -u <modules> --stop-after-init) in a one-shot container of the target image with the
-    environment, mounts, networks and user of O(like_container) (the web container: same odoo.conf and secrets).
+    environment, mounts, networks and user of O(like_container) (the web container, so the same odoo.conf and secrets).
   - The update gets O(timeout) seconds; a hung update is killed and reported as failed. After a zero exit status the
     versions in the database are checked against the image; a mismatch is a failure too.
   - Secrets in the reference container's environment are redacted from the log tail returned.
-  - In check mode, or with O(plan_only), nothing runs but the manifest read: the plan is returned.
+  - In check mode, or with O(plan_only), only the manifests are read and the plan is returned.
 version_added: 0.1.0
 author: odooops.hosting contributors
 extends_documentation_fragment:
