@@ -1,0 +1,138 @@
+# Copyright: odooops.hosting contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""PostgreSQL connection for the backup modules (psycopg2 + the pg_dump/pg_restore client tools).
+
+Option names follow community.postgresql (login_host, login_port, login_user, login_password, ...).
+To be merged into the PostgreSQL engineer's common connection spec once it exists.
+
+Passwords reach the client tools through a temporary 0600 pgpass file (PGPASSFILE), never argv.
+"""
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+
+
+class PgError(Exception):
+    """PostgreSQL could not be reached or a client tool is missing."""
+
+
+def pg_argument_spec() -> dict:
+    return dict(
+        login_host=dict(type="str", default="", aliases=["host"]),
+        login_port=dict(type="int", default=5432, aliases=["port"]),
+        login_user=dict(type="str", default="postgres"),
+        login_password=dict(type="str", default="", no_log=True),
+        login_unix_socket=dict(type="str", default=""),
+        ssl_mode=dict(type="str", default="prefer",
+                      choices=["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]),
+        ca_cert=dict(type="path"),
+        pg_bin_dir=dict(type="path"),
+    )
+
+
+def _pgpass_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(":", "\\:")
+
+
+@dataclass
+class PgConn:
+    host: str = ""
+    port: int = 5432
+    user: str = "postgres"
+    password: str = ""
+    unix_socket: str = ""
+    sslmode: str = "prefer"
+    sslrootcert: str | None = None
+    bin_dir: str | None = None
+
+    @classmethod
+    def from_params(cls, params: dict) -> PgConn:
+        return cls(host=params.get("login_host") or "", port=int(params.get("login_port") or 5432),
+                   user=params.get("login_user") or "postgres", password=params.get("login_password") or "",
+                   unix_socket=params.get("login_unix_socket") or "", sslmode=params.get("ssl_mode") or "prefer",
+                   sslrootcert=params.get("ca_cert"), bin_dir=params.get("pg_bin_dir"))
+
+    @property
+    def effective_host(self) -> str:
+        return self.host or self.unix_socket
+
+    def connect(self, dbname: str = "postgres", autocommit: bool = True):
+        try:
+            import psycopg2
+        except ImportError as exc:
+            raise PgError("psycopg2 is required on the host running this module") from exc
+        kw = dict(dbname=dbname, user=self.user, port=self.port, sslmode=self.sslmode,
+                  application_name="odooops-backup")
+        if self.effective_host:
+            kw["host"] = self.effective_host
+        if self.password:
+            kw["password"] = self.password
+        if self.sslrootcert:
+            kw["sslrootcert"] = self.sslrootcert
+        try:
+            conn = psycopg2.connect(**kw)
+        except psycopg2.Error as exc:
+            raise PgError(f"cannot connect to PostgreSQL {self.effective_host or 'socket'}:{self.port} as "
+                          f"{self.user}: {str(exc).strip()}") from exc
+        conn.autocommit = autocommit
+        return conn
+
+    def tool(self, name: str) -> str:
+        """Path of pg_dump/pg_restore/psql: pg_bin_dir, else the newest Debian PostgreSQL, else PATH."""
+        candidates = []
+        if self.bin_dir:
+            candidates.append(os.path.join(self.bin_dir, name))
+        else:
+            dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda d: _version_key(d), reverse=True)
+            candidates += [os.path.join(d, name) for d in dirs]
+            found = shutil.which(name)
+            if found:
+                candidates.append(found)
+        for path in candidates:
+            if os.access(path, os.X_OK):
+                return path
+        raise PgError(f"{name} not found (looked in {', '.join(candidates) or 'PATH'}); install postgresql-client")
+
+    @contextlib.contextmanager
+    def env(self, dbname: str):
+        """Environment for the client tools: connection in PG* variables, password in a 0600 pgpass file."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env.update(PGDATABASE=dbname, PGUSER=self.user, PGPORT=str(self.port), PGSSLMODE=self.sslmode,
+                   PGAPPNAME="odooops-backup", PGCONNECT_TIMEOUT="10")
+        if self.effective_host:
+            env["PGHOST"] = self.effective_host
+        if self.sslrootcert:
+            env["PGSSLROOTCERT"] = self.sslrootcert
+        tmpdir = tempfile.mkdtemp(prefix="odooops-pgpass-")
+        try:
+            passfile = os.path.join(tmpdir, "pgpass")
+            fd = os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                if self.password:
+                    fh.write(f"*:*:*:{_pgpass_escape(self.user)}:{_pgpass_escape(self.password)}\n")
+            env["PGPASSFILE"] = passfile
+            yield env
+        finally:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _version_key(path: str):
+    try:
+        return float(path.split("/")[-2])
+    except ValueError:
+        return 0.0
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def database_exists(conn, name: str) -> bool:
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        return cur.fetchone() is not None
