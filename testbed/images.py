@@ -16,6 +16,17 @@ HOST_IMAGE = "odooops/host:bookworm"
 # tag -> build context (relative to the project root); extended by later images (Odoo double, ...)
 IMAGES: dict[str, str] = {
     HOST_IMAGE: "images/host",
+    # the Odoo test double (tests/odoo_double): two releases (different addon manifest versions) and one
+    # that fails its health check
+    "odooops/odoo-double:17.0-a": "tests/odoo_double",
+    "odooops/odoo-double:17.0-b": "tests/odoo_double",
+    "odooops/odoo-double:17.0-broken": "tests/odoo_double",
+}
+# tag -> docker build arguments, for images built from a shared context
+BUILD_ARGS: dict[str, dict] = {
+    "odooops/odoo-double:17.0-a": {"ODOO_DOUBLE_VARIANT": "a"},
+    "odooops/odoo-double:17.0-b": {"ODOO_DOUBLE_VARIANT": "b"},
+    "odooops/odoo-double:17.0-broken": {"ODOO_DOUBLE_VARIANT": "a", "ODOO_DOUBLE_UNHEALTHY": "1"},
 }
 
 
@@ -65,4 +76,4 @@ def build(tag: str, context: str | None = None, build_args: dict | None = None, 
 def build_all() -> None:
     build_base()
     for tag in IMAGES:
-        build(tag)
+        build(tag, build_args=BUILD_ARGS.get(tag))
