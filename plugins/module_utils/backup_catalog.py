@@ -185,8 +185,8 @@ def plan_retention(entries: list[BackupEntry], now: dt.datetime, daily: int = 7,
 
     Counting follows restic's --keep-daily/weekly/monthly: the newest good backup of each of the last N
     days (ISO weeks, months) that have a good backup. The newest good backup is always kept. Incomplete or
-    damaged backups go once older than the grace period and older than the newest good backup (a running
-    backup has no manifest yet). A backup under Object Lock (retention date in the future, or legal hold)
+    damaged backups go once older than the grace period (a running backup has no manifest yet).
+    A backup under Object Lock (retention date in the future, or legal hold)
     is never deleted; it is reported in ``locked``.
     """
     good = sorted([e for e in entries if e.good and e.time], key=lambda e: e.time, reverse=True)
@@ -209,18 +209,13 @@ def plan_retention(entries: list[BackupEntry], now: dt.datetime, daily: int = 7,
     pick(lambda t: tuple(t.isocalendar())[:2], weekly, "weekly")
     pick(lambda t: (t.year, t.month), monthly, "monthly")
 
-    newest_good = good[0].time if good else None
     delete, locked = [], []
     for e in entries:
         if e.backup_id in keep:
             continue
-        if not e.good:
-            if e.time is None or now - e.time < dt.timedelta(hours=incomplete_grace_hours):
-                keep.setdefault(e.backup_id, []).append("incomplete, within grace period")
-                continue
-            if newest_good is not None and e.time > newest_good:
-                keep.setdefault(e.backup_id, []).append("incomplete, newer than the newest good backup")
-                continue
+        if not e.good and (e.time is None or now - e.time < dt.timedelta(hours=incomplete_grace_hours)):
+            keep.setdefault(e.backup_id, []).append("incomplete, within grace period")
+            continue
         if e.locked(now):
             locked.append(e)
         else:

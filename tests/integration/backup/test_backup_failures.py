@@ -159,7 +159,7 @@ def test_wrong_or_missing_key_fails_clearly(odoo_db, s3, s3_bucket, key_ring):
 
 
 def test_object_lock_protects_backup_from_retention_and_by_hand(odoo_db, s3, s3_bucket):
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     # an old locked backup, an old unlocked one, and today's
     locked = _run(odoo_db, s3, s3_bucket, lock_mode="COMPLIANCE", lock_days=30,
                   now=now - dt.timedelta(days=3)).run()
