@@ -48,16 +48,15 @@ options:
     description: Host (or comma-separated host list) of PostgreSQL. Empty means the local unix socket.
     type: str
     default: ''
-    aliases: [host]
   login_port:
     description: Port of PostgreSQL.
     type: int
     default: 5432
-    aliases: [port]
   login_user:
     description: Role to connect as.
     type: str
     default: postgres
+    aliases: [login]
   login_password:
     description: Password of O(login_user). Passed to pg_dump/pg_restore through a 0600 pgpass file, never argv.
     type: str
@@ -66,6 +65,10 @@ options:
     description: Directory of the unix socket when O(login_host) is empty.
     type: str
     default: ''
+  connect_timeout:
+    description: Seconds to wait for a connection.
+    type: int
+    default: 10
   ssl_mode:
     description: libpq sslmode.
     type: str
@@ -74,6 +77,7 @@ options:
   ca_cert:
     description: CA certificate to verify the server with (libpq sslrootcert).
     type: path
+    aliases: [ssl_rootcert]
   pg_bin_dir:
     description: Directory of pg_dump/pg_restore. Default the newest /usr/lib/postgresql/*/bin, else PATH.
     type: path

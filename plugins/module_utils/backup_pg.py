@@ -22,15 +22,17 @@ class PgError(Exception):
 
 
 def pg_argument_spec() -> dict:
+    """Same option names as postgres_common.postgres_common_argument_spec (minus login_db), plus pg_bin_dir."""
     return dict(
-        login_host=dict(type="str", default="", aliases=["host"]),
-        login_port=dict(type="int", default=5432, aliases=["port"]),
-        login_user=dict(type="str", default="postgres"),
+        login_user=dict(type="str", default="postgres", aliases=["login"]),
         login_password=dict(type="str", default="", no_log=True),
+        login_host=dict(type="str", default=""),
+        login_port=dict(type="int", default=5432),
         login_unix_socket=dict(type="str", default=""),
         ssl_mode=dict(type="str", default="prefer",
-                      choices=["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]),
-        ca_cert=dict(type="path"),
+                      choices=["allow", "disable", "prefer", "require", "verify-ca", "verify-full"]),
+        ca_cert=dict(type="path", aliases=["ssl_rootcert"]),
+        connect_timeout=dict(type="int", default=10),
         pg_bin_dir=dict(type="path"),
     )
 
@@ -49,13 +51,15 @@ class PgConn:
     sslmode: str = "prefer"
     sslrootcert: str | None = None
     bin_dir: str | None = None
+    connect_timeout: int = 10
 
     @classmethod
     def from_params(cls, params: dict) -> PgConn:
         return cls(host=params.get("login_host") or "", port=int(params.get("login_port") or 5432),
                    user=params.get("login_user") or "postgres", password=params.get("login_password") or "",
                    unix_socket=params.get("login_unix_socket") or "", sslmode=params.get("ssl_mode") or "prefer",
-                   sslrootcert=params.get("ca_cert"), bin_dir=params.get("pg_bin_dir"))
+                   sslrootcert=params.get("ca_cert"), bin_dir=params.get("pg_bin_dir"),
+                   connect_timeout=int(params.get("connect_timeout") or 10))
 
     @property
     def effective_host(self) -> str:
@@ -67,7 +71,7 @@ class PgConn:
         except ImportError as exc:
             raise PgError("psycopg2 is required on the host running this module") from exc
         kw = dict(dbname=dbname, user=self.user, port=self.port, sslmode=self.sslmode,
-                  application_name="odooops-backup")
+                  application_name="odooops-backup", connect_timeout=self.connect_timeout)
         if self.effective_host:
             kw["host"] = self.effective_host
         if self.password:
@@ -103,7 +107,7 @@ class PgConn:
         """Environment for the client tools: connection in PG* variables, password in a 0600 pgpass file."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env.update(PGDATABASE=dbname, PGUSER=self.user, PGPORT=str(self.port), PGSSLMODE=self.sslmode,
-                   PGAPPNAME="odooops-backup", PGCONNECT_TIMEOUT="10")
+                   PGAPPNAME="odooops-backup", PGCONNECT_TIMEOUT=str(self.connect_timeout))
         if self.effective_host:
             env["PGHOST"] = self.effective_host
         if self.sslrootcert:
