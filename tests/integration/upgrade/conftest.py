@@ -92,3 +92,109 @@ def filestore(tmp_path):
         d.mkdir(parents=True, exist_ok=True)
         (d / digest).write_bytes(data)
     return str(root)
+
+
+# -- the Odoo test double in containers, against the `pg` fixture -------------------------------------------
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import uuid  # noqa: E402
+
+from ansible_collections.odooops.hosting.plugins.module_utils import odoo_health  # noqa: E402
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo_docker import Engine  # noqa: E402
+from testbed.procs import free_port  # noqa: E402
+
+IMAGE_A = "odooops/odoo-double:17.0-a"
+IMAGE_B = "odooops/odoo-double:17.0-b"
+PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-")
+
+
+def docker(*args: str, check: bool = True) -> str:
+    res = subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
+    if check and res.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)}: {res.stderr}")
+    return res.stdout.strip()
+
+
+class DoubleStack:
+    """One Odoo 'stack' of the double: data volume, odoo.conf (0600, secrets inside), a web container on the
+    host network (the `pg` cluster listens on 127.0.0.1 only), all named and labelled with the test prefix."""
+
+    def __init__(self, pg, db_password: str):
+        self.pg = pg
+        self.name = f"{PREFIX}upg-{uuid.uuid4().hex[:6]}"
+        self.label = f"org.odooops.test-stack={self.name}"
+        self.volume = f"{self.name}-data"
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="upg-stack-")
+        self.conf = os.path.join(self.dir, "odoo.conf")
+        self.db_password = db_password
+        with open(self.conf, "w", encoding="utf-8") as fh:
+            fh.write("[options]\n" + "".join(f"{k} = {v}\n" for k, v in {
+                "db_user": "odoo", "db_password": db_password, "db_name": "odoo", "data_dir": "/var/lib/odoo",
+                "http_port": self.port, "http_interface": "127.0.0.1", "list_db": "False",
+                "max_cron_threads": 0, "admin_passwd": "x"}.items()))
+        os.chown(self.conf, 101, 101)
+        os.chmod(self.conf, 0o600)
+        self.engine = Engine()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.containers: list[str] = []
+
+    def run_args(self, image: str, env: dict | None = None) -> list[str]:
+        args = ["--network", "host", "--label", "org.odooops.testbed=1", "--label", self.label,
+                "-v", f"{self.volume}:/var/lib/odoo", "-v", f"{self.conf}:/etc/odoo/odoo.conf:ro",
+                "-e", "PGHOST=127.0.0.1", "-e", f"PGPORT={self.pg.port}"]
+        for k, v in (env or {}).items():
+            args += ["-e", f"{k}={v}"]
+        return args + [image]
+
+    def init(self, image: str = IMAGE_A, modules: str = "stock,point_of_sale,sale_management,website_sale"):
+        docker("volume", "create", "--label", "org.odooops.testbed=1", "--label", self.label, self.volume)
+        docker("run", "--rm", *self.run_args(image), "-c", "/etc/odoo/odoo.conf", "-d", "odoo", "-i", modules,
+               "--stop-after-init", "--without-demo")
+
+    def start_web(self, image: str, color: str, env: dict | None = None) -> str:
+        name = f"{self.name}-web-{color}"
+        docker("rm", "-f", name, check=False)
+        docker("run", "-d", "--name", name, *self.run_args(image, env))
+        self.containers.append(name)
+        return name
+
+    def wait_healthy(self, wait: float = 20) -> dict:
+        return odoo_health.wait_healthy(self.url, wait, interval=0.2, database="odoo", login="check",
+                                        password="check", timeout=3)
+
+    def attach(self, name: str, data: bytes) -> None:
+        import urllib.request
+        req = urllib.request.Request(f"{self.url}/odooops/attach?name={name}&db=odoo", data=data, method="POST")
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            assert resp.status == 200
+
+    def filestore_digest(self) -> dict:
+        res = self.engine.run_oneshot(IMAGE_A, ["-c", "cd /d/filestore/odoo && find . -type f | sort | "
+                                                "xargs -r sha1sum"], entrypoint=["/bin/sh"],
+                                      binds=[f"{self.volume}:/d:ro"], timeout=60)
+        assert res["exit_code"] == 0, res["logs"]
+        return dict(line.split()[::-1] for line in res["logs"].splitlines() if line.strip())
+
+    def state(self, name: str) -> str:
+        return json.loads(docker("inspect", name))[0]["State"]["Status"]
+
+    def destroy(self) -> None:
+        ids = docker("ps", "-aq", "--filter", f"label={self.label}", check=False).split()
+        if ids:
+            docker("rm", "-f", *ids, check=False)
+        docker("volume", "rm", "-f", self.volume, check=False)
+        import shutil
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def double_stack(pg, docker_engine):
+    password = "dbpw-" + uuid.uuid4().hex[:12]
+    pg.psql("CREATE ROLE odoo_owner NOLOGIN CREATEDB;"
+            f"CREATE ROLE odoo LOGIN PASSWORD '{password}' IN ROLE odoo_owner;"
+            "ALTER ROLE odoo SET role = 'odoo_owner';")
+    stack = DoubleStack(pg, password)
+    yield stack
+    stack.destroy()

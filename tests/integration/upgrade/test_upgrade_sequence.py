@@ -1,0 +1,156 @@
+"""The upgrade sequence at module level: the Odoo test double's images (17.0-a -> 17.0-b) run with Docker against a
+real PostgreSQL 15 cluster; snapshots, module update, smoke and business checks, automatic rollback - with the
+collection's module_utils (the same code the modules run). The playbook path on simulated hosts is
+tests/integration/upgrade/test_upgrade_playbook.py."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_baseline as ub
+from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_modules as um
+from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_pg as pgu
+from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_snapshot as snap
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade_filestore import VolumeFilestore
+
+from .conftest import IMAGE_A, IMAGE_B, docker, table_checksums
+
+CHECKS = [
+    {"name": "priced products", "sql": "SELECT count(*) FROM product_template WHERE list_price > 0", "unchanged": True},
+    {"name": "open POS sessions", "sql": "SELECT count(*) FROM pos_session WHERE state = 'opened'", "unchanged": True},
+    {"name": "stock quants", "sql": "SELECT count(*) FROM stock_quant", "unchanged": True},
+]
+
+
+def upgrade(stack, old_web: str, target: str, *, update_env: dict | None = None, web_env: dict | None = None,
+            update_timeout: float = 60, after_update=None) -> dict:
+    pg = stack.pg
+    params = {"login_host": pg.sockdir, "login_port": pg.port, "login_user": "postgres"}
+    stages, t0 = {}, time.monotonic()
+
+    def stage(name, start):
+        stages[name] = round(time.monotonic() - start, 3)
+        return time.monotonic()
+
+    admin, db = pgu.connect(params), pgu.connect(params, dbname="odoo")
+    baseline = ub.capture(admin, db, "odoo", CHECKS)
+    db.close()
+    t = stage("baseline", t0)
+    docker("stop", "-t", "10", old_web)
+    t = stage("maintenance", t)
+    snap.create_db_snapshot(admin, "odoo", label=f"{IMAGE_A} -> {target}")
+    fs = VolumeFilestore(stack.engine, stack.volume, IMAGE_A)
+    fs.create("odoo")
+    t = stage("snapshot", t)
+    extra_env = [f"{k}={v}" for k, v in (update_env or {}).items()]
+    spec = um.ContainerSpec(stack.engine, like_container=old_web, env=extra_env)
+    db = pgu.connect(params, dbname="odoo")
+    plan = um.plan(stack.engine, db, target, spec, "/etc/odoo/odoo.conf", um.DEFAULT_ADDONS_PATHS, "changed")
+    res = um.run_update(stack.engine, target, spec, "odoo", plan["to_update"], "/etc/odoo/odoo.conf", [],
+                        update_timeout)
+    t = stage("update", t)
+    reason, new = None, None
+    if res["timed_out"]:
+        reason = f"update killed after {update_timeout} s"
+    elif res["exit_code"] != 0:
+        reason = f"update failed with exit status {res['exit_code']}"
+    else:
+        if after_update:
+            after_update()
+        new = stack.start_web(target, "green", web_env)
+        health = stack.wait_healthy(15)
+        if not health["healthy"]:
+            reason = "smoke checks failed: " + "; ".join(health["failures"])
+        else:
+            compared = ub.compare_business(CHECKS, baseline["business"], ub.run_business_checks(db, CHECKS))
+            failed = [f"{r['name']}: {r['reason']}" for r in compared if not r["ok"]]
+            if failed:
+                reason = "business checks failed: " + "; ".join(failed)
+    db.close()
+    t = stage("verify", t)
+    if reason:
+        if new:
+            docker("rm", "-f", new)
+        snap.restore_db_snapshot(admin, "odoo")
+        fs.restore("odoo")
+        docker("start", old_web)
+        served = stack.wait_healthy(20)
+        t = stage("rollback", t)
+        outcome = "rolled_back" if served["healthy"] else "rollback_failed"
+    else:
+        snap.drop_db_snapshot(admin, "odoo__pre_upgrade", db="odoo")
+        fs.drop("odoo")
+        t = stage("open", t)
+        outcome = "success"
+    admin.close()
+    return {"outcome": outcome, "reason": reason, "stages": stages, "plan": plan, "update": res,
+            "window": round(time.monotonic() - t0, 3)}
+
+
+@pytest.fixture
+def running(double_stack):
+    s = double_stack
+    s.init(IMAGE_A)
+    old = s.start_web(IMAGE_A, "blue")
+    assert s.wait_healthy(20)["healthy"]
+    s.attach("receipt-1.pdf", b"%PDF receipt one")
+    return s, old
+
+
+def versions(pg) -> dict:
+    rows = pg.psql("SELECT name || '=' || latest_version FROM ir_module_module WHERE state = 'installed'",
+                   dbname="odoo").split()
+    return dict(r.split("=") for r in rows)
+
+
+def test_successful_upgrade_moves_module_versions(running):
+    stack, old = running
+    before = versions(stack.pg)
+    out = upgrade(stack, old, IMAGE_B)
+    assert out["outcome"] == "success", out["reason"]
+    assert set(out["plan"]["to_update"]) == {"stock", "point_of_sale", "sale_management"}
+    after = versions(stack.pg)
+    assert after["stock"] == "17.0.1.2" and before["stock"] == "17.0.1.1"
+    assert after["point_of_sale"] == "17.0.1.0.2" and after["base"] == before["base"]
+    assert stack.wait_healthy(5)["healthy"]
+    assert "odoo__pre_upgrade" not in stack.pg.psql("SELECT string_agg(datname, ',') FROM pg_database")
+
+
+def assert_rolled_back(stack, old, out, sums, files, reason_part):
+    assert out["outcome"] == "rolled_back", out
+    assert reason_part in out["reason"]
+    assert table_checksums(stack.pg, "odoo") == sums
+    assert stack.filestore_digest() == files
+    assert stack.state(old) == "running"
+    health = stack.wait_healthy(5)
+    assert health["healthy"], health
+
+
+@pytest.mark.parametrize("case", ["update_fails", "update_killed", "smoke_fails", "business_fails"])
+def test_failures_roll_back_to_identical_state(running, case):
+    stack, old = running
+    sums, files = table_checksums(stack.pg, "odoo"), stack.filestore_digest()
+    assert files, "the filestore has files"
+    kw: dict = {}
+    if case == "update_fails":
+        kw = {"update_env": {"ODOO_DOUBLE_FAIL_UPDATE": "1"}}
+        expected = "exit status 255"
+    elif case == "update_killed":
+        kw = {"update_env": {"ODOO_DOUBLE_HANG_UPDATE": "1"}, "update_timeout": 4}
+        expected = "killed after 4 s"
+    elif case == "smoke_fails":
+        kw = {"web_env": {"ODOO_DOUBLE_UNHEALTHY": "1"}}
+        expected = "smoke checks failed: health"
+    else:
+        # the double runs no migration code: this stands for a faulty migration script of the new release
+        def faulty_migration():
+            stack.pg.psql("UPDATE product_template SET list_price = 0 WHERE id % 2 = 0", dbname="odoo")
+        kw = {"after_update": faulty_migration}
+        expected = "business checks failed: priced products: was"
+    out = upgrade(stack, old, IMAGE_B, **kw)
+    assert_rolled_back(stack, old, out, sums, files, expected)
+    if case in ("smoke_fails", "business_fails"):
+        # the update had committed new versions: the swap back undid them
+        assert out["update"]["exit_code"] == 0
+    assert versions(stack.pg)["stock"] == "17.0.1.1"
