@@ -9,7 +9,8 @@ Input shapes (documented in docs/upgrade.md):
 - freeze windows: ``{name, start, end, timezone}`` (one-off, ISO local times) or
   ``{name, weekdays: [mon..sun], from: "HH:MM", to: "HH:MM", timezone}`` (weekly; to < from crosses midnight);
 - emergency override: ``{authority, reason}``; accepted only if authority is listed in ``emergency_authorities``;
-- backups (odoo_backup_info): ``{backups: [{id, status, end_time}], latest_good: {id, end_time} | None}``;
+- backups: odoo_backup_info's result (``backup_id``, ``good``, ``finished_at``) or the generic
+  ``{backups: [{id, status, end_time}], latest_good: {id, end_time} | None}``;
 - replication: ``[{application_name, state, lag_bytes, replay_lag_seconds}]`` (pg_stat_replication);
 - long transactions: ``[{pid, application_name, state, xact_seconds}]`` (pg_stat_activity).
 """
@@ -115,22 +116,34 @@ def gate_approval(reference: str | None, pattern: str = DEFAULT_APPROVAL_PATTERN
     return _result("approval_reference", True, f"approval reference {reference}")
 
 
+def _backup_end(b: dict):
+    return b.get("end_time") or b.get("finished_at") or b.get("time")
+
+
+def _backup_good(b: dict) -> bool:
+    if "good" in b:
+        return bool(b["good"])
+    return str(b.get("status", "")).lower() in GOOD_BACKUP_STATUSES
+
+
 def gate_backup(info: dict | None, max_age_hours: float, now: datetime.datetime) -> dict:
+    """info: odoo_backup_info's result ({backups: [{backup_id, status, good, finished_at|time}], latest_good}),
+    or the generic {backups: [{id, status, end_time}], latest_good: {id, end_time}}."""
     if not info:
         return _result("backup_fresh", False, "no backup information (odoo_backup_info) available")
     latest = info.get("latest_good")
-    if not latest:
-        good = [b for b in info.get("backups") or [] if str(b.get("status", "")).lower() in GOOD_BACKUP_STATUSES
-                and b.get("end_time")]
-        latest = max(good, key=lambda b: parse_time(b["end_time"])) if good else None
+    if not latest or not _backup_end(latest):
+        good = [b for b in info.get("backups") or [] if _backup_good(b) and _backup_end(b)]
+        latest = max(good, key=lambda b: parse_time(_backup_end(b))) if good else None
     if not latest:
         return _result("backup_fresh", False, "no good backup found")
-    age_h = (now - parse_time(latest["end_time"])).total_seconds() / 3600
+    bid = latest.get("id") or latest.get("backup_id")
+    age_h = (now - parse_time(_backup_end(latest))).total_seconds() / 3600
     if age_h > max_age_hours:
-        return _result("backup_fresh", False, f"latest good backup {latest.get('id')} is {age_h:.1f} h old, more than "
-                                              f"{max_age_hours:g} h", backup_id=latest.get("id"), age_hours=age_h)
-    return _result("backup_fresh", True, f"latest good backup {latest.get('id')} is {age_h:.1f} h old",
-                   backup_id=latest.get("id"), age_hours=round(age_h, 2))
+        return _result("backup_fresh", False, f"latest good backup {bid} is {age_h:.1f} h old, more than "
+                                              f"{max_age_hours:g} h", backup_id=bid, age_hours=round(age_h, 2))
+    return _result("backup_fresh", True, f"latest good backup {bid} is {age_h:.1f} h old",
+                   backup_id=bid, age_hours=round(age_h, 2))
 
 
 def gate_replication(standbys: list[dict] | None, min_standbys: int, max_lag_bytes: int,

@@ -82,6 +82,17 @@ def test_backup_freshness():
     assert g.gate_backup(latest, 1, NOW)["ok"]
 
 
+def test_backup_freshness_from_odoo_backup_info_shape():
+    info = {"backups": [{"backup_id": "20261127T100000Z", "status": "complete", "good": True,
+                         "time": "2026-11-27T10:00:00+00:00", "finished_at": "2026-11-27T10:02:00Z"},
+                        {"backup_id": "20261127T150000Z", "status": "incomplete", "good": False,
+                         "time": "2026-11-27T15:00:00+00:00", "finished_at": None}],
+            "latest_good": {"backup_id": "20261127T100000Z", "finished_at": "2026-11-27T10:02:00Z"}}
+    r = g.gate_backup(info, 24, NOW)
+    assert r["ok"] and r["backup_id"] == "20261127T100000Z" and r["age_hours"] == 6.47
+    assert not g.gate_backup({**info, "latest_good": None, "backups": info["backups"][1:]}, 24, NOW)["ok"]
+
+
 def test_replication():
     good = [{"application_name": "db2", "state": "streaming", "lag_bytes": 100, "replay_lag_seconds": 0.1}]
     assert g.gate_replication(good, 1, 1 << 20, 10)["ok"]
