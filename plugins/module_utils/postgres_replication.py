@@ -142,9 +142,8 @@ def plan_promotion(infos: dict, candidates: list[str], target: str | None = None
     if target and target in primaries and len(primaries) == 1:
         return {"action": "none", "chosen": target, "reason": f"{target} is already the primary"}
     if not target and len(primaries) == 1 and primaries[0] in candidates:
-        others = [c for c in candidates if c != primaries[0]]
-        if not others:
-            return {"action": "none", "chosen": primaries[0], "reason": f"{primaries[0]} is already the primary"}
+        # the desired state "one of the candidates is the primary" already holds
+        return {"action": "none", "chosen": primaries[0], "reason": f"{primaries[0]} is already the primary"}
     reachable = [c for c in candidates if infos.get(c, {}).get("reachable") and infos[c]["role"] == "standby"]
     if not reachable:
         detail = "; ".join(f"{c}: {infos.get(c, {}).get('error', 'not a standby')}" for c in candidates)

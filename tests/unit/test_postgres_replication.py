@@ -102,3 +102,9 @@ def test_connect_params_keep_password_out_of_strings():
                          "login_port": 5433, "ssl_mode": "require"}, host="db2", port=5432)
     assert kw["host"] == "db2" and kw["port"] == 5432 and kw["password"] == "s3cret"
     assert kw["sslmode"] == "require"
+
+
+def test_a_candidate_already_primary_is_no_change():
+    infos = {"db1": DOWN, "db2": primary(100, timeline=2), "db3": standby(90, timeline=2)}
+    plan = repl.plan_promotion(infos, ["db1", "db2", "db3"])
+    assert plan["action"] == "none" and plan["chosen"] == "db2"

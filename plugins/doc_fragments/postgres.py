@@ -1,0 +1,51 @@
+# Copyright: odooops.hosting contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Connection options shared by the PostgreSQL modules (see module_utils/postgres_common.py)."""
+
+
+class ModuleDocFragment:
+    DOCUMENTATION = r"""
+options:
+  login_user:
+    description: Role to connect as.
+    type: str
+    default: postgres
+    aliases: [login]
+  login_password:
+    description:
+      - Password of O(login_user). Passed to libpq as a keyword, never on a command line nor in a result.
+      - Leave empty to use peer authentication over the socket or a passfile (C(PGPASSFILE)).
+    type: str
+    default: ''
+  login_host:
+    description: Host to connect to; empty means the local socket (O(login_unix_socket)).
+    type: str
+    default: ''
+  login_port:
+    description: Port to connect to.
+    type: int
+    default: 5432
+  login_db:
+    description: Database to connect to.
+    type: str
+    default: postgres
+  login_unix_socket:
+    description: Directory of the local socket, used when O(login_host) is empty.
+    type: str
+    default: ''
+  ssl_mode:
+    description: libpq sslmode of the connection.
+    type: str
+    default: prefer
+    choices: [allow, disable, prefer, require, verify-ca, verify-full]
+  ca_cert:
+    description: CA certificate to verify the server with (O(ssl_mode=verify-ca) or V(verify-full)).
+    type: path
+    aliases: [ssl_rootcert]
+  connect_timeout:
+    description: Seconds to wait for a connection (libpq connect_timeout).
+    type: int
+    default: 5
+requirements:
+  - psycopg2 on the host that runs the module
+"""
