@@ -74,6 +74,8 @@ class PgConn:
                   application_name="odooops-backup", connect_timeout=self.connect_timeout)
         if self.effective_host:
             kw["host"] = self.effective_host
+            if "," in self.effective_host:  # a host list: the snapshot must come from the primary
+                kw["target_session_attrs"] = "read-write"
         if self.password:
             kw["password"] = self.password
         if self.sslrootcert:
@@ -110,6 +112,8 @@ class PgConn:
                    PGAPPNAME="odooops-backup", PGCONNECT_TIMEOUT=str(self.connect_timeout))
         if self.effective_host:
             env["PGHOST"] = self.effective_host
+            if "," in self.effective_host:
+                env["PGTARGETSESSIONATTRS"] = "read-write"
         if self.sslrootcert:
             env["PGSSLROOTCERT"] = self.sslrootcert
         tmpdir = tempfile.mkdtemp(prefix="odooops-pgpass-")
