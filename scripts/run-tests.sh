@@ -4,8 +4,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg"
-OUT="${ODOOOPS_STATE:-/var/tmp/odooops}/pytest"
-mkdir -p "$OUT"; rm -f "$OUT"/stage-*.xml
+OUT=$(mktemp -d /tmp/odooops-pytest.XXXXXX)
+trap 'rm -rf "$OUT"' EXIT
 t0=$(date +%s)
 
 echo "== stage 1: unit and integration tests (not slow)"

@@ -36,6 +36,20 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.integration)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector):
+    """Let a test module's `from conftest import X` reach the conftest of its own folder.
+
+    Several folders have a conftest.py; Python caches only one module named "conftest". Before a
+    test module is imported, point that name at the closest conftest, as pytest resolves fixtures.
+    """
+    if isinstance(collector, pytest.Module):
+        mods = collector.config.pluginmanager._getconftestmodules(collector.path.parent)
+        if mods:
+            sys.modules["conftest"] = mods[-1]
+    return (yield)
+
+
 @pytest.fixture(scope="session")
 def project_root() -> str:
     return ROOT
