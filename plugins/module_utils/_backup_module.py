@@ -29,8 +29,9 @@ def key_spec() -> dict:
 
 class BackupModule:
     def __init__(self, argument_spec: dict, *, postgres: bool = False, keys: bool = False, libs=("boto3",),
-                 **kwargs):
+                 bucket_required: bool = True, **kwargs):
         spec = s3_argument_spec()
+        spec["bucket"]["required"] = bucket_required
         if postgres:
             spec.update(pg_argument_spec())
         if keys:

@@ -16,6 +16,7 @@ version_added: 1.0.0
 author: odooops.hosting contributors
 extends_documentation_fragment:
   - odooops.hosting.attributes
+  - odooops.hosting.s3
 attributes:
   check_mode:
     support: full
@@ -60,6 +61,19 @@ options:
     description: Directory for the report files (created 0750).
     type: path
     required: true
+  upload:
+    description:
+      - Also store the report in the bucket, under O(report_prefix) (evidence for audits, kept beside the
+        backups). Uses the S3 options; O(bucket) is then required.
+    type: bool
+    default: false
+  bucket:
+    description: Bucket to upload the report to (required with O(upload)).
+    type: str
+  report_prefix:
+    description: Key prefix of uploaded reports (outside O(prefix), so reports are never taken for backups).
+    type: str
+    default: drills/
 """
 
 EXAMPLES = r"""
@@ -91,12 +105,17 @@ paths:
 import json
 import os
 
-from ansible.module_utils.basic import AnsibleModule
-
+from ansible_collections.odooops.hosting.plugins.module_utils._backup_module import BackupModule
 from ansible_collections.odooops.hosting.plugins.module_utils.drill import drill_report, render_summary
+from ansible_collections.odooops.hosting.plugins.module_utils.s3_common import (
+    S3Error,
+    describe_error,
+    normalise_prefix,
+)
 
 
-def run(module: AnsibleModule) -> dict:
+def run(bm: BackupModule) -> dict:
+    module = bm.module
     p = module.params
     report = drill_report(db_name=p["db"], backup=p["backup"], restore=p["restore"], verified=p["verified"],
                           health=p["health"], pitr=p["pitr"], started_at=p["started_at"],
@@ -112,12 +131,20 @@ def run(module: AnsibleModule) -> dict:
     with open(stem + ".txt", "w", encoding="utf-8") as fh:
         fh.write(summary)
     result["paths"] = [stem + ".json", stem + ".txt"]
+    if p["upload"]:
+        key = f"{normalise_prefix(p['report_prefix'])}{p['db']}/{os.path.basename(stem)}.json"
+        try:
+            bm.s3().put_object(Bucket=p["bucket"], Key=key, Body=json.dumps(report, indent=2).encode(),
+                               ContentType="application/json")
+        except Exception as exc:  # noqa: BLE001
+            raise S3Error(f"uploading the report to s3://{p['bucket']}/{key} failed: {describe_error(exc)}") from exc
+        result["uploaded"] = key
     return result
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
+    bm = BackupModule(
+        dict(
             db=dict(type="str", required=True),
             backup=dict(type="dict", required=True),
             restore=dict(type="dict", required=True),
@@ -128,13 +155,15 @@ def main():
             rpo_target_s=dict(type="float"),
             rto_target_s=dict(type="float"),
             report_dir=dict(type="path", required=True),
+            upload=dict(type="bool", default=False),
+            report_prefix=dict(type="str", default="drills/"),
         ),
-        supports_check_mode=True,
+        libs=(), supports_check_mode=True, bucket_required=False, required_if=[("upload", True, ["bucket"])],
     )
     try:
-        module.exit_json(**run(module))
+        bm.execute(run)
     except (OSError, ValueError, KeyError) as exc:
-        module.fail_json(msg=f"drill report failed: {exc}")
+        bm.module.fail_json(msg=f"drill report failed: {exc}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,86 @@
+"""backup.yml and dr_drill.yml on the control node against real PostgreSQL, moto and Docker: a database made by
+the Odoo test double is backed up, then the drill restores it into scratch, starts a scratch Odoo (the test
+double image) on it, checks it and writes the report."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from backup_seed import KEY_A
+
+from testbed.procs import free_port
+from testbed.s3 import ACCESS_KEY, SECRET_KEY
+
+DOUBLE = "odooops/odoo-double:17.0-a"
+PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-")
+DB_PASSWORD = "drill-Pw-7f3c9a"
+
+
+@pytest.mark.slow
+def test_backup_then_drill_with_scratch_odoo(pg, moto, s3, s3_bucket, docker_engine, ansible_playbook, tmp_path):
+    data = tmp_path / "odoo-data"
+    data.mkdir()
+    os.chmod(tmp_path, 0o755)
+    os.chown(data, 101, 101)
+    pg.psql("CREATE ROLE odoo_owner LOGIN CREATEDB")
+    pg.psql(f"CREATE ROLE odoo LOGIN PASSWORD '{DB_PASSWORD}' IN ROLE odoo_owner; "
+            "ALTER ROLE odoo SET role = odoo_owner")
+    # the Odoo double initialises the database as Odoo would (-i ... --stop-after-init)
+    init = subprocess.run(["docker", "run", "--rm", "--network", "host", "-v", f"{data}:/var/lib/odoo",
+                           "-e", f"PGPASSWORD={DB_PASSWORD}", "--entrypoint", "odoo", DOUBLE, "-d", "shop",
+                           "-i", "base,stock", "--stop-after-init", "--without-demo=all", "--db_host", "127.0.0.1",
+                           "--db_port", str(pg.port), "--db_user", "odoo", "--data-dir", "/var/lib/odoo"],
+                          capture_output=True, text=True, timeout=180)
+    assert init.returncode == 0, init.stdout[-2000:] + init.stderr[-2000:]
+    assert int(pg.psql("SELECT count(*) FROM ir_attachment WHERE store_fname IS NOT NULL", dbname="shop")) > 0
+
+    common = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+              "odooops_stack": PREFIX + "drill", "odooops_db_name": "shop", "odooops_db_password": DB_PASSWORD,
+              "odooops_backup_endpoint_url": moto.endpoint, "odooops_backup_bucket": s3_bucket,
+              "odooops_s3_access_key": ACCESS_KEY, "odooops_s3_secret_key": SECRET_KEY,
+              "odooops_backup_keys": [{"id": "k1", "key": KEY_A}], "odooops_backup_key_id": "k1"}
+    backup = ansible_playbook("playbooks/backup.yml", inventory="localhost,", extra_vars={
+        **common, "odooops_backup_host": "localhost", "odooops_backup_db_host": "127.0.0.1",
+        "odooops_backup_db_port": pg.port, "odooops_backup_db_sslmode": "prefer",
+        "odooops_backup_filestore_path": str(data / "filestore" / "shop")})
+    assert backup.rc == 0, backup.stdout[-4000:]
+    manifests = [o["Key"] for o in s3.list_objects_v2(Bucket=s3_bucket)["Contents"]
+                 if o["Key"].endswith("manifest.json")]
+    assert len(manifests) == 1
+    manifest = json.loads(s3.get_object(Bucket=s3_bucket, Key=manifests[0])["Body"].read())
+    assert manifest["modules"]["stock"] and manifest["odooops"]["filestore"]["files"] > 0
+
+    port = free_port()
+    reports = tmp_path / "reports"
+    drill = ansible_playbook("playbooks/dr_drill.yml", "-v", inventory="localhost,", extra_vars={
+        **common, "odooops_drill_host": "localhost", "odooops_drill_db_host": "127.0.0.1",
+        "odooops_drill_db_port": pg.port, "odooops_drill_db_sslmode": "prefer",
+        "odooops_drill_odoo_image": DOUBLE, "odooops_drill_odoo_network_mode": "host",
+        "odooops_drill_odoo_port": port, "odooops_drill_work_dir": str(tmp_path / "drill"),
+        "odooops_drill_report_dir": str(reports)})
+    assert drill.rc == 0, drill.stdout[-6000:]
+    [report_path] = glob.glob(str(reports / "drill-shop-*.json"))
+    with open(report_path, encoding="utf-8") as fh:
+        report = json.load(fh)
+    print(open(report_path[:-5] + ".txt", encoding="utf-8").read())  # noqa: SIM115 - shown with -s
+    checks = {c["name"]: c["ok"] for c in report["checks"]}
+    assert report["passed"] and checks["odoo_health"] and checks["checksums"] and checks["modules"]
+    assert checks["rows:res_partner"] and checks["rows:ir_attachment"]
+    assert report["rto_s"] > 0 and report["rpo_s"] >= 0
+    assert os.path.exists(report_path[:-5] + ".txt")
+    # the report is also kept in the bucket, outside the backups' prefix
+    uploaded = [o["Key"] for o in s3.list_objects_v2(Bucket=s3_bucket, Prefix="drills/shop/")["Contents"]]
+    assert len(uploaded) == 1 and json.loads(s3.get_object(Bucket=s3_bucket, Key=uploaded[0])["Body"].read())["passed"]
+    # scratch environment removed: database, container, filestore
+    assert pg.psql("SELECT count(*) FROM pg_database WHERE datname LIKE 'shop_drill_%'") == "0"
+    ps = subprocess.run(["docker", "ps", "-a", "--filter", f"name={PREFIX}drill-drill-odoo", "-q"],
+                        capture_output=True, text=True)
+    assert ps.stdout.strip() == ""
+    assert os.listdir(tmp_path / "drill") == []
+    for run in (backup, drill):
+        for secret in (DB_PASSWORD, SECRET_KEY, KEY_A):
+            assert secret not in run.stdout
