@@ -94,11 +94,16 @@ class ActionModule(ActionBase):
         secrets = self._secrets(args)
         vault = VaultLib(secrets)
         data = {}
+        used = None  # the secret that opened the file encrypts it again
         if os.path.exists(path):
             with open(path, "rb") as fh:
                 raw = fh.read()
             try:
-                text = vault.decrypt(raw) if is_encrypted(raw) else raw
+                if is_encrypted(raw):
+                    text, used_id, used_secret = vault.decrypt_and_get_vault_id(raw)
+                    used = (used_id, used_secret)
+                else:
+                    text = raw
             except Exception as exc:  # wrong password: say so, never show the file
                 raise AnsibleActionFail(f"cannot decrypt {path}: {type(exc).__name__} (wrong vault password?)"
                                         ) from None
@@ -128,7 +133,7 @@ class ActionModule(ActionBase):
 
         changed = yaml.safe_dump(data, sort_keys=True) != before or not os.path.exists(path)
         if changed and not self._task.check_mode:
-            self._write(path, data, vault, secrets, args["encrypt_vault_id"])
+            self._write(path, data, vault, secrets, args["encrypt_vault_id"], used)
             if args["audit_log"] and audit:
                 st.append_audit(args["audit_log"], audit)
 
@@ -143,8 +148,8 @@ class ActionModule(ActionBase):
         return out
 
     @staticmethod
-    def _write(path, data, vault, secrets, vault_id) -> None:
-        label, secret = match_encrypt_secret(secrets, vault_id)
+    def _write(path, data, vault, secrets, vault_id, used=None) -> None:
+        label, secret = used if used and not vault_id else match_encrypt_secret(secrets, vault_id)
         text = "---\n# odooops.hosting secrets (playbooks/secrets_init.yml, rotate_secrets.yml); docs/secrets.md\n"
         text += yaml.safe_dump(data, sort_keys=True, default_flow_style=False)
         vaulted = vault.encrypt(to_bytes(text), secret, vault_id=vault_id or (label if label != "default" else None))

@@ -81,8 +81,9 @@ def generate_password(length: int = 32) -> str:
 
 
 def new_backup_key(moment: datetime.datetime) -> dict:
+    """{id, key}, the shared key ring format (the id carries the creation time: kYYYYmmddHHMMSS-xxxxxx)."""
     return {"id": "k" + moment.strftime("%Y%m%d%H%M%S") + "-" + _secrets.token_hex(3),
-            "key": base64.b64encode(os.urandom(32)).decode(), "created": iso(moment)}
+            "key": base64.b64encode(os.urandom(32)).decode()}
 
 
 def generate(name: str, moment: datetime.datetime) -> dict:

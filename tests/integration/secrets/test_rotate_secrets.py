@@ -305,3 +305,66 @@ def test_unknown_secret_refused_before_any_change(secrets_env, bad):
     assert run.rc != 0 and "unknown secret(s) nope" in run.stdout
     assert read_bytes(env.vault_file) == before
     assert env.pg.psql("SELECT count(*) FROM pg_roles WHERE rolname = 'odoo_b'") == "0"
+
+
+def test_secrets_init_is_encrypted_private_and_idempotent(secrets_env):
+    env = secrets_env
+    raw = read_bytes(env.vault_file)
+    assert raw.startswith(b"$ANSIBLE_VAULT;1.1;AES256")
+    assert stat.S_IMODE(os.stat(env.vault_file).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(env.password_file).st_mode) == 0o600
+    assert not any(v.encode() in raw for v in secret_values(env.initial))
+    run = env.playbook("playbooks/secrets_init.yml", extra_vars={"secrets_init_password_file": env.password_file,
+                                                                 "secrets_init_audit_log": env.audit_log})
+    assert run.rc == 0 and run.recap()["localhost"]["changed"] == 0, run.stdout
+    assert read_bytes(env.vault_file) == raw
+    assert [r["action"] for r in audit_lines(env)] == ["generated"] * len(secrets_store.CATALOGUE)
+
+
+def test_backup_taken_before_key_rotation_restores_after(secrets_env, moto, s3_bucket):
+    """With the backup modules (odoo_backup / odoo_restore) and the key ring of the vault file."""
+    env = secrets_env
+    env.pg.psql("CREATE TABLE ir_module_module (id serial PRIMARY KEY, name varchar UNIQUE, state varchar, "
+                "latest_version varchar); INSERT INTO ir_module_module (name, state, latest_version) "
+                "VALUES ('base', 'installed', '17.0.1.3');"
+                "INSERT INTO res_partner (name) SELECT 'p' || g FROM generate_series(1, 250) g;", dbname="odoo")
+    common = {"s3_endpoint": moto.endpoint, "bucket": s3_bucket, "pg_port": env.pg.port,
+              **{k: v for k, v in zip(("s3_access_key", "s3_secret_key"), moto_keys(moto), strict=True)}}
+    book = os.path.join(os.path.dirname(__file__), "module_playbooks", "backup_keyring.yml")
+    first = env.playbook(book, extra_vars={**common, "keyring_step": "backup"})
+    assert first.rc == 0, first.stdout[-3000:]
+    old_id = env.initial[secrets_store.KEY_ID]
+    backup_id = first.stdout.split("BACKUP ", 1)[1].split(" KEY ", 1)[0].strip()
+    manifest = s3_manifest(moto, s3_bucket, backup_id)
+    assert old_id in json.dumps(manifest)
+
+    run = env.playbook("playbooks/rotate_secrets.yml", extra_vars={"rotate": ["backup_key"]})
+    assert run.rc == 0, run.stdout[-3000:]
+    ring = env.vault()
+    assert ring[secrets_store.KEY_ID] != old_id and len(ring[secrets_store.KEYRING]) == 2
+
+    restore = env.playbook(book, extra_vars={**common, "keyring_step": "restore", "restore_backup_id": backup_id,
+                                             "restore_target": "odoo_restored"})
+    assert restore.rc == 0, restore.stdout[-3000:]
+    assert env.pg.psql("SELECT count(*) FROM res_partner", dbname="odoo_restored") == "250"
+    # a new backup uses the new key id
+    second = env.playbook(book, extra_vars={**common, "keyring_step": "backup"})
+    assert second.rc == 0, second.stdout[-3000:]
+    new_backup = second.stdout.split("BACKUP ", 1)[1].split(" KEY ", 1)[0].strip()
+    text = json.dumps(s3_manifest(moto, s3_bucket, new_backup))
+    assert ring[secrets_store.KEY_ID] in text and old_id not in text
+    for key in ring[secrets_store.KEYRING]:
+        assert key["key"] not in first.stdout + restore.stdout + second.stdout
+
+
+def moto_keys(moto) -> tuple[str, str]:
+    env = moto.env()
+    return env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+
+
+def s3_manifest(moto, bucket: str, backup_id: str) -> dict:
+    client = moto.client()
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]
+            if backup_id in o["Key"] and o["Key"].endswith("manifest.json")]
+    assert len(keys) == 1, keys
+    return json.loads(client.get_object(Bucket=bucket, Key=keys[0])["Body"].read())
