@@ -90,12 +90,14 @@ def read_state(ex: Executor, owner: str, logins: list[str]) -> dict:
         raise RotationError("login_roles must be two distinct roles, different from the owner role")
     for name in [owner, *logins]:
         quote_ident(name)
-    rows = ex.fetch("SELECT rolcanlogin, shobj_description(oid, 'pg_authid') FROM pg_authid WHERE rolname = %s",
-                    (owner,))
+    rows = ex.fetch("SELECT rolcanlogin AND rolpassword IS NOT NULL, shobj_description(oid, 'pg_authid') "
+                    "FROM pg_authid WHERE rolname = %s", (owner,))
     if not rows:
         raise RotationError(f"owner role {owner!r} does not exist: create it first (roles/postgres does)")
     if rows[0][0]:
-        raise RotationError(f"owner role {owner!r} can log in: it must be NOLOGIN (it only owns the objects)")
+        # LOGIN without a password is tolerated: Odoo's database list reads pg_user, which shows LOGIN roles only
+        raise RotationError(f"owner role {owner!r} can log in with a password: it must be NOLOGIN, or LOGIN "
+                            "without a password (it only owns the objects)")
     mark = parse_mark(rows[0][1])
     roles = {name: role_info(ex, name, owner) for name in logins}
     active = mark["active"] if mark["active"] in logins else None

@@ -103,7 +103,9 @@ def test_login_rotation_abort_and_bad_input(pg):
             sp.read_state(sp.Executor(conn.cursor()), "odoo_owner", ["odoo", "Bad;Name"])
         finally:
             conn.close()
-    pg.psql("ALTER ROLE odoo_owner LOGIN")
+    pg.psql("ALTER ROLE odoo_owner LOGIN")  # LOGIN without a password (Odoo's db list needs it in pg_user)
+    assert _step(pg, sp.status)["login_role"] == "odoo"
+    pg.psql(f"ALTER ROLE odoo_owner PASSWORD '{scram.verifier('owner-password-1')}'")
     with pytest.raises(sp.RotationError, match="must be NOLOGIN"):
         _step(pg, sp.prepare, "x" * 20)
 
