@@ -16,13 +16,16 @@ Any failure in 3 drops the temporary database and directory: the target is untou
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import subprocess
 import tarfile
 import tempfile
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from .backup_catalog import BackupEntry, TolerantDecryptor
 from .backup_core import MANIFEST, safe_member
@@ -56,32 +59,45 @@ class _FileSink:
         return self.fh.write(data)
 
 
+def _fetch_part(s3, bucket: str, entry: BackupEntry, part: dict, workdir: str, key_ring: dict | None,
+                encrypted: bool) -> str:
+    local = os.path.join(workdir, part["name"].removesuffix(".enc"))
+    with open(local, "wb") as fh:
+        sink = _FileSink(fh)
+        dec = TolerantDecryptor(DecryptingWriter(sink, key_ring)) if encrypted else None
+        got = stream_object(s3, bucket, entry.dir + part["name"], dec or sink)
+    if got["size"] != part["size"]:
+        raise RestoreError(f"part {part['name']} of backup {entry.backup_id} has {got['size']} bytes, the "
+                           f"manifest says {part['size']}{' (truncated)' if got['size'] < part['size'] else ''}"
+                           "; nothing was restored")
+    if got["sha256"] != part["sha256"]:
+        raise RestoreError(f"part {part['name']} of backup {entry.backup_id} is corrupted (sha256 "
+                           f"{got['sha256'][:12]}... != {part['sha256'][:12]}... in the manifest); "
+                           "nothing was restored")
+    if dec and dec.finish() is not None:
+        raise RestoreError(f"part {part['name']} of backup {entry.backup_id}: decryption failed "
+                           f"({dec.error}); nothing was restored")
+    return local
+
+
 def fetch_parts(s3, bucket: str, entry: BackupEntry, workdir: str, key_ring: dict | None,
                 kinds=("database", "filestore")) -> dict:
-    """Download, verify and decrypt the parts of the given kinds; {kind: local plaintext path}."""
-    manifest = entry.manifest
-    enc = manifest["odooops"].get("encryption")
-    paths = {}
-    for part in manifest["odooops"]["parts"]:
-        if part["kind"] not in kinds:
-            continue
-        local = os.path.join(workdir, part["name"].removesuffix(".enc"))
-        with open(local, "wb") as fh:
-            sink = _FileSink(fh)
-            dec = TolerantDecryptor(DecryptingWriter(sink, key_ring)) if enc else None
-            got = stream_object(s3, bucket, entry.dir + part["name"], dec or sink)
-        if got["size"] != part["size"]:
-            raise RestoreError(f"part {part['name']} of backup {entry.backup_id} has {got['size']} bytes, the "
-                               f"manifest says {part['size']}{' (truncated)' if got['size'] < part['size'] else ''}"
-                               "; nothing was restored")
-        if got["sha256"] != part["sha256"]:
-            raise RestoreError(f"part {part['name']} of backup {entry.backup_id} is corrupted (sha256 "
-                               f"{got['sha256'][:12]}... != {part['sha256'][:12]}... in the manifest); "
-                               "nothing was restored")
-        if dec and dec.finish() is not None:
-            raise RestoreError(f"part {part['name']} of backup {entry.backup_id}: decryption failed "
-                               f"({dec.error}); nothing was restored")
-        paths[part["kind"]] = local
+    """Download (parts in parallel), verify and decrypt the parts of the given kinds; {kind: local path}.
+
+    Every part is checked completely before this returns; the first bad part (in manifest order) is raised.
+    """
+    encrypted = bool(entry.manifest["odooops"].get("encryption"))
+    parts = [p for p in entry.manifest["odooops"]["parts"] if p["kind"] in kinds]
+    with ThreadPoolExecutor(max_workers=max(1, len(parts)), thread_name_prefix="fetch") as pool:
+        futures = [(p, pool.submit(_fetch_part, s3, bucket, entry, p, workdir, key_ring, encrypted)) for p in parts]
+        paths, first_error = {}, None
+        for part, fut in futures:
+            try:
+                paths[part["kind"]] = fut.result()
+            except Exception as exc:  # noqa: BLE001 - re-raised below, after every download finished
+                first_error = first_error or exc
+    if first_error:
+        raise first_error
     return paths
 
 
@@ -168,13 +184,16 @@ def compare_statistics(pg: PgConn, db_name: str, manifest: dict) -> dict:
 def restore_backup(pg: PgConn, s3, bucket: str, entry: BackupEntry, target_db: str, *, filestore_root: str | None,
                    force: bool = False, do_neutralize: bool = False, new_uuid: bool = False, jobs: int = 2,
                    owner: str | None = None, key_ring: dict | None = None, workdir: str | None = None,
-                   filestore_owner: tuple[int, int] | None = None, check_mode: bool = False) -> dict:
+                   filestore_owner: tuple[int, int] | None = None, check_mode: bool = False,
+                   maintenance_work_mem: str = "256MB") -> dict:
     if entry.manifest is None:
         raise RestoreError(f"backup {entry.backup_id} is incomplete (no {MANIFEST}); refusing to restore it")
     manifest = entry.manifest
     if not target_db or "/" in target_db or len(target_db) > 63:
         raise RestoreError(f"invalid target database name {target_db!r}")
     check_keys(manifest, key_ring)
+    if not re.match(r"^\d+(kB|MB|GB)?$", str(maintenance_work_mem)):
+        raise RestoreError(f"maintenance_work_mem {maintenance_work_mem!r} is not a size like 256MB")
     has_fs = any(p["kind"] == "filestore" for p in manifest["odooops"]["parts"])
     fs_target = os.path.join(filestore_root, target_db) if (filestore_root and has_fs) else None
 
@@ -209,11 +228,31 @@ def restore_backup(pg: PgConn, s3, bucket: str, entry: BackupEntry, target_db: s
             if owner:
                 args.append(f"--role={owner}")
             args.append(paths["database"])
+            extract = {}
+
+            def extract_filestore():
+                try:
+                    os.makedirs(filestore_root, exist_ok=True)
+                    extract["files"] = _extract_filestore(paths["filestore"], tmp_fs)
+                    if filestore_owner:
+                        _chown_tree(tmp_fs, *filestore_owner)
+                except Exception as exc:  # noqa: BLE001 - re-raised in the main thread
+                    extract["error"] = exc
+
+            fs_thread = threading.Thread(target=extract_filestore) if fs_target else None
+            if fs_thread:
+                fs_thread.start()  # the filestore is unpacked while PostgreSQL restores
             with pg.env(tmp_db) as env:
+                # restore-only session settings: bigger sort memory for the index builds, no fsync per commit
+                env["PGOPTIONS"] = f"-c maintenance_work_mem={maintenance_work_mem} -c synchronous_commit=off"
                 res = subprocess.run(args, capture_output=True, env=env)
+            if fs_thread:
+                fs_thread.join()
             if res.returncode != 0:
                 raise RestoreError(f"pg_restore failed (exit {res.returncode}): "
                                    f"{res.stderr.decode(errors='replace').strip()[-2000:]}; target untouched")
+            if "error" in extract:
+                raise extract["error"]
             done = []
             if do_neutralize or new_uuid:
                 conn = pg.connect(tmp_db)
@@ -227,12 +266,7 @@ def restore_backup(pg: PgConn, s3, bucket: str, entry: BackupEntry, target_db: s
                                 done.append("new database.uuid")
                 finally:
                     conn.close()
-            files = 0
-            if fs_target:
-                os.makedirs(filestore_root, exist_ok=True)
-                files = _extract_filestore(paths["filestore"], tmp_fs)
-                if filestore_owner:
-                    _chown_tree(tmp_fs, *filestore_owner)
+            files = extract.get("files", 0)
             restored = time.monotonic()
             # swap into place
             old_db = old_fs = None
