@@ -59,6 +59,12 @@ options:
   crd_dir:
     description: CRD directory for validating the objects of the plan (default E(ODOOOPS_CRD_DIR)).
     type: path
+  validate:
+    description:
+      - Validate the objects of the plan. C(provision) applies the tree's objects, which
+        M(odooops.hosting.k8s_platform_render) has just validated; set C(false) there to save the second pass.
+    type: bool
+    default: true
 """
 
 EXAMPLES = r"""
@@ -139,7 +145,9 @@ def run(module: AnsibleModule) -> dict:
     planned = k8s_workflow.plan(p["workflow"], tenant, **params)
     steps, rollback, resume = planned["steps"], planned.get("rollback", []), planned.get("resume", [])
     objects = k8s_workflow.objects_of(steps + rollback)
-    if objects and p["workflow"] != "provision":
+    if not p["validate"]:
+        pass
+    elif objects and p["workflow"] != "provision":
         # the Jobs and the Backup are validated like the tree (provision objects are the tree's)
         k8s_validate.validate(objects, str(platform["kubernetes_version"]), p["crd_dir"], policies=False)
         errors = [e for e in k8s_validate.check_policies(objects) if "default-deny" not in e]
@@ -169,6 +177,7 @@ def main() -> None:
             "target": {"type": "str"},
             "cluster_status": {"type": "dict"},
             "crd_dir": {"type": "path"},
+            "validate": {"type": "bool", "default": True},
         },
         supports_check_mode=True,
     )

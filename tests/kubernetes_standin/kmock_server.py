@@ -53,11 +53,17 @@ RESOURCES = [
 
 
 class StandInEmulator(kmock.KubernetesEmulator):
-    """Two gaps of kmock 0.8 filled for kubernetes.core: server-side apply of an absent object creates it
-    (kmock answers 404), and lists carry kind/apiVersion (the Python client needs them)."""
+    """Gaps of kmock 0.8 filled for kubernetes.core: server-side apply of an absent object creates it (kmock
+    answers 404), lists carry kind/apiVersion (the Python client needs them), and a new Deployment gets the API
+    server's default spec.replicas = 1 (k8s_scale reads it)."""
 
     async def _handle(self, request):
         content_type = request.headers.get("Content-Type", "")
+        if (request.resource is not None and request.resource.plural == "deployments" and not request.subresource
+                and isinstance(request.data, dict) and isinstance(request.data.get("spec"), dict)):
+            key = (request.resource, request.namespace, request.name)
+            if key not in self._objects or self._objects[key].deleted:
+                request.data["spec"].setdefault("replicas", 1)
         if (request.action == kmock.action.UPDATE and request.resource is not None and request.name
                 and "apply-patch" in content_type and not request.subresource):
             key = (request.resource, request.namespace, request.name)

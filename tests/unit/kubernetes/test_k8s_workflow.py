@@ -147,12 +147,11 @@ def test_playbooks_follow_the_plan(playbook, expected):
 
 
 def test_run_step_handles_every_action(tenant):
-    with open(os.path.join(ROOT, "playbooks", "kubernetes", "tasks", "run_step.yml")) as handle:
-        text = handle.read()
+    tasks = os.path.join(ROOT, "playbooks", "kubernetes", "tasks")
     plans = [w.provision_plan(tenant), w.failover_plan(tenant, "pg-2"), w.backup_plan(tenant, "r1")]
     up = w.upgrade_plan(tenant, "17.0-b", ["stock"], "r1")
     plans += [up["steps"], up["rollback"], up["resume"]]
     actions = {s["action"] for p in plans for s in p}
     for action in actions:
-        assert f"odooops_k8s_step.action == '{action}'" in text, action
+        assert os.path.exists(os.path.join(tasks, f"step_{action}.yml")), action
     json.dumps(plans)   # plain data: what the module returns

@@ -1,0 +1,133 @@
+"""The apply path of playbooks/kubernetes/ against the kmock STAND-IN API server (not a Kubernetes cluster).
+
+What this proves: kubernetes.core sends our objects (server-side apply), scale and patch calls, and the status
+patch of the switchover, and the objects end up as planned; the secrets go to Secrets only. What it cannot prove:
+anything a controller does (rollouts, Jobs running, CloudNativePG) - those steps are skipped here
+(odooops_k8s_live_checks=false) and run in test_k8s_live.py against a real cluster when KUBECONFIG is set.
+"""
+from __future__ import annotations
+
+import base64
+import os
+
+import pytest
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+DEDICATED = os.path.join(ROOT, "inventories", "examples", "kubernetes", "dedicated")
+PLANTED = {"odooops_db_password": "Db-Pl4nted-31f9", "odooops_odoo_admin_password": "Master-Pl4nted-8c2e",
+           "odooops_redis_odoo_password": "Redis-Pl4nted-a0b7", "odooops_redis_admin_password": "RedisAdm-Pl4nted-5d",
+           "odooops_s3_access_key": "AKIAPL4NTED", "odooops_s3_secret_key": "S3-Pl4nted-e41c"}
+
+
+def _secrets_file(tmp_path):
+    path = tmp_path / "vault.yml"
+    path.write_text(yaml.safe_dump(PLANTED))
+    path.chmod(0o600)
+    return f"@{path}"
+
+
+def _vars(kmock_api, crd_dir, tmp_path, **more):
+    return {"odooops_k8s_kubeconfig": kmock_api.kubeconfig, "odooops_k8s_crd_dir": crd_dir,
+            "odooops_k8s_gitops_dir": str(tmp_path / "gitops"), "odooops_k8s_live_checks": False, **more}
+
+
+def _secret(obj: dict, key: str) -> str:
+    # a real API server turns stringData into data; the kmock stand-in stores what it was sent
+    if "data" in obj:
+        return base64.b64decode(obj["data"][key]).decode()
+    return obj["stringData"][key]
+
+
+def _assert_no_planted(text: str):
+    for name, value in PLANTED.items():
+        assert value not in text, f"{name} leaked"
+
+
+def test_provision_applies_tree_and_secrets(ansible_playbook, kmock_api, crd_dir, tmp_path):
+    run = ansible_playbook("playbooks/kubernetes/provision.yml", "-e", _secrets_file(tmp_path), inventory=DEDICATED,
+                           extra_vars=_vars(kmock_api, crd_dir, tmp_path, odooops_k8s_manage_secrets=True))
+    assert run.rc == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    _assert_no_planted(run.stdout + run.stderr)
+    ns = "acme-prod-erp"
+    assert kmock_api.obj("v1", "namespaces", None, ns)["metadata"]["labels"][
+        "pod-security.kubernetes.io/enforce"] == "restricted"
+    web = kmock_api.obj("apps/v1", "deployments", ns, "odoo-web")
+    assert web["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.acme.example/odoo:17.0-20261101"
+    assert kmock_api.obj("traefik.io/v1alpha1", "ingressroutes", ns, "odoo")["spec"]["tls"] == {
+        "secretName": "erp-tls"}
+    assert kmock_api.obj("postgresql.cnpg.io/v1", "clusters", ns, "pg")["spec"]["instances"] == 3
+    assert kmock_api.obj("networking.k8s.io/v1", "networkpolicies", ns, "default-deny") is not None
+    staging = kmock_api.obj("postgresql.cnpg.io/v1", "clusters", "acme-staging-erp", "pg")
+    assert staging["spec"]["bootstrap"]["recovery"]["source"] == "origin"
+    # Secrets: in the cluster, with the values; the master password only hashed
+    conf = _secret(kmock_api.obj("v1", "secrets", ns, "odoo-config"), "odoo.conf")
+    assert f"db_password = {PLANTED['odooops_db_password']}" in conf
+    assert "admin_passwd = $pbkdf2-sha512$" in conf and PLANTED["odooops_odoo_admin_password"] not in conf
+    login = kmock_api.obj("v1", "secrets", ns, "odoo-db-login")
+    assert _secret(login, "password") == PLANTED["odooops_db_password"] and login["type"] == "kubernetes.io/basic-auth"
+    acl = _secret(kmock_api.obj("v1", "secrets", ns, "redis-acl"), "users.acl")
+    assert "user default off" in acl and f">{PLANTED['odooops_redis_odoo_password']}" in acl
+    # ... and never in the GitOps tree
+    tree = ""
+    for dirpath, _dirs, names in os.walk(tmp_path / "gitops"):
+        for name in names:
+            with open(os.path.join(dirpath, name)) as handle:
+                tree += handle.read()
+    assert "kind: Deployment" in tree and "kind: Secret\n" not in tree
+    _assert_no_planted(tree)
+    # a second run: the tree is unchanged
+    again = ansible_playbook("playbooks/kubernetes/provision.yml", "-e", _secrets_file(tmp_path),
+                             inventory=DEDICATED, extra_vars=_vars(kmock_api, crd_dir, tmp_path,
+                                                                   odooops_k8s_apply=False))
+    assert again.rc == 0 and again.changed() == 0, again.stdout[-2000:]
+
+
+@pytest.fixture(scope="module")
+def provisioned(ansible_playbook, kmock_api_module, crd_dir, tmp_path_factory):
+    """prod/erp of the dedicated example applied to one stand-in for the workflow tests of this module."""
+    tmp = tmp_path_factory.mktemp("provisioned")
+    base = _vars(kmock_api_module, crd_dir, tmp, odooops_k8s_environment="prod", odooops_k8s_tenant="erp",
+                 odooops_k8s_tenants=["prod/erp"])
+    run = ansible_playbook("playbooks/kubernetes/provision.yml", inventory=DEDICATED, extra_vars=base)
+    assert run.rc == 0, run.stdout[-3000:]
+    assert kmock_api_module.obj("v1", "namespaces", None, "acme-staging-erp") is None   # only the one selected
+    return kmock_api_module, base
+
+
+def test_upgrade_calls_in_order(ansible_playbook, provisioned):
+    kmock_api, base = provisioned
+    ns = "acme-prod-erp"
+    run = ansible_playbook("playbooks/kubernetes/upgrade.yml", inventory=DEDICATED, extra_vars={
+        **base, "odooops_k8s_new_tag": "17.0-20261201", "odooops_k8s_modules": ["stock"], "odooops_k8s_run_id": "t1"})
+    assert run.rc == 0, run.stdout[-3000:]
+    # the order of the calls as the playbook made them
+    order = [line.split(" - ", 1)[1].rstrip("]* ") for line in run.stdout.splitlines()
+             if line.startswith("TASK [Record the step reached - ")]
+    assert order[:6] == ["check_cluster", "maintenance_on", "scale_down_cron", "scale_down_web",
+                         "wait_odoo_stopped", "snapshot"]
+    assert order[-1] == "maintenance_off" and len(order) == 16
+    web = kmock_api.obj("apps/v1", "deployments", ns, "odoo-web")
+    assert web["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.acme.example/odoo:17.0-20261201"
+    assert web["spec"]["replicas"] == 2
+    assert kmock_api.obj("apps/v1", "deployments", ns, "odoo-cron")["spec"]["replicas"] == 1
+    job = kmock_api.obj("batch/v1", "jobs", ns, "odooops-update-t1")
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"][3:5] == ["-u", "stock"]
+    assert kmock_api.obj("batch/v1", "jobs", ns, "odooops-snapshot-t1") is not None
+    mw = kmock_api.obj("traefik.io/v1alpha1", "middlewares", ns, "maintenance")
+    assert mw["spec"]["ipAllowList"]["sourceRange"] == ["0.0.0.0/0", "::/0"]
+    assert mw["metadata"]["annotations"]["odooops.io/maintenance"] == "off"
+
+
+def test_switchover_and_backup(ansible_playbook, provisioned):
+    kmock_api, base = provisioned
+    run = ansible_playbook("playbooks/kubernetes/failover.yml", inventory=DEDICATED,
+                           extra_vars={**base, "odooops_k8s_target": "pg-2"})
+    assert run.rc == 0, run.stdout[-3000:] + run.stderr[-1000:]
+    cluster = kmock_api.obj("postgresql.cnpg.io/v1", "clusters", "acme-prod-erp", "pg")
+    assert cluster["status"]["targetPrimary"] == "pg-2"
+    run = ansible_playbook("playbooks/kubernetes/backup.yml", inventory=DEDICATED,
+                           extra_vars={**base, "odooops_k8s_run_id": "b1"})
+    assert run.rc == 0, run.stdout[-3000:]
+    backup = kmock_api.obj("postgresql.cnpg.io/v1", "backups", "acme-prod-erp", "pg-b1")
+    assert backup["spec"]["cluster"] == {"name": "pg"} and backup["spec"]["method"] == "barmanObjectStore"
