@@ -131,3 +131,34 @@ def test_switchover_and_backup(ansible_playbook, provisioned):
     assert run.rc == 0, run.stdout[-3000:]
     backup = kmock_api.obj("postgresql.cnpg.io/v1", "backups", "acme-prod-erp", "pg-b1")
     assert backup["spec"]["cluster"] == {"name": "pg"} and backup["spec"]["method"] == "barmanObjectStore"
+
+
+@pytest.mark.slow
+def test_failed_module_update_rolls_back(ansible_playbook, provisioned):
+    """The module-update Job fails (set by the fake controllers): the snapshot is swapped back by a restore Job,
+    the old image returns, Odoo is scaled back and maintenance mode is switched off - in that order."""
+    from conftest import FakeControllers
+    kmock_api, base = provisioned
+    ns = "acme-prod-erp"
+    before = kmock_api.obj("apps/v1", "deployments", ns, "odoo-web")["spec"]["template"]["spec"]["containers"][0][
+        "image"]
+    with FakeControllers(kmock_api, ns, {"odooops-update-": "failed", "odooops-": "succeeded"}):
+        run = ansible_playbook("playbooks/kubernetes/upgrade.yml", inventory=DEDICATED, extra_vars={
+            **base, "odooops_k8s_live_checks": True, "odooops_k8s_wait_timeout": 60, "odooops_k8s_poll_delay": 1,
+            "odooops_k8s_new_tag": "17.0-20270101", "odooops_k8s_modules": ["stock"], "odooops_k8s_run_id": "rb1"})
+    assert run.rc != 0
+    assert "failed at step wait_module_update" in run.stdout and "database snapshot swapped back" in run.stdout
+    order = [line.split(" - ", 1)[1].rstrip("]* ") for line in run.stdout.splitlines()
+             if line.startswith("TASK [Record the step reached - ")]
+    failed_at = order.index("wait_module_update")
+    assert order[failed_at + 1:] == ["rollback_scale_down_web", "rollback_scale_down_cron", "rollback_wait_stopped",
+                                     "rollback_restore", "rollback_wait_restore", "rollback_image_web",
+                                     "rollback_image_cron", "rollback_scale_up_web", "rollback_wait_web",
+                                     "rollback_scale_up_cron", "rollback_maintenance_off"]
+    restore = kmock_api.obj("batch/v1", "jobs", ns, "odooops-restore-rb1")
+    assert "state=restored" in restore["spec"]["template"]["spec"]["containers"][0]["command"][2]
+    web = kmock_api.obj("apps/v1", "deployments", ns, "odoo-web")
+    assert web["spec"]["template"]["spec"]["containers"][0]["image"] == before   # the image running before
+    assert web["spec"]["replicas"] == 2
+    mw = kmock_api.obj("traefik.io/v1alpha1", "middlewares", ns, "maintenance")
+    assert mw["spec"]["ipAllowList"]["sourceRange"] == ["0.0.0.0/0", "::/0"]
