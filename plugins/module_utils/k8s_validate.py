@@ -113,13 +113,35 @@ def validate_crd_object(obj: dict, crds: dict) -> list[str]:
             for e in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))]
 
 
+@lru_cache(maxsize=64)
+def _builtin_validator(kind: str, api_version: str, version: str):
+    """The strict validator of kubernetes_validate for one kind, built once (the package re-reads its 1.2 MB
+    definitions file on every call). Same schema selection as kubernetes_validate.validate."""
+    from kubernetes_validate import utils
+    from referencing import Registry, Resource
+    wanted = utils.major_minor(version)
+    candidates = [v for v in utils.all_versions() if utils.Version(utils.major_minor(v)) <= utils.Version(wanted)]
+    if not candidates:
+        raise kubernetes_validate.SchemaNotFoundError(kind=kind, version=wanted, api_version=api_version)
+    schema_dir = f"v{candidates[-1]}-local-strict"
+    short = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    try:
+        schema = utils.schema_contents(f"kubernetes-json-schema/{schema_dir}/{kind.lower()}-{short}.json", version)
+    except FileNotFoundError:
+        raise kubernetes_validate.SchemaNotFoundError(kind=kind, version=wanted, api_version=api_version) from None
+    definitions = utils.schema_contents(f"kubernetes-json-schema/{schema_dir}/_definitions.json", version)
+    registry = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
+    return jsonschema.validators.Draft202012Validator(schema, registry=registry), utils.major_minor(candidates[-1])
+
+
 def validate_builtin_object(obj: dict, version: str) -> list[str]:
     try:
-        kubernetes_validate.validate(obj, version, strict=True)
-    except kubernetes_validate.ValidationError as exc:
-        return [f"{object_id(obj)}: {_path(exc)}: {exc.message} (Kubernetes {exc.version}, strict)"]
+        validator, used = _builtin_validator(obj["kind"], obj["apiVersion"], version)
     except kubernetes_validate.SchemaNotFoundError as exc:
         return [f"{object_id(obj)}: {exc.message}"]
+    error = jsonschema.exceptions.best_match(validator.iter_errors(obj))
+    if error is not None:
+        return [f"{object_id(obj)}: {_path(error)}: {error.message} (Kubernetes {used}, strict)"]
     return []
 
 
