@@ -789,8 +789,9 @@ def _traefik(t: Tenant) -> list:
     route = {"apiVersion": TRAEFIK_GROUP, "kind": "IngressRoute", "metadata": t.meta("odoo", "web"), "spec": {
         "entryPoints": list(ing["entry_points"]),
         "routes": [
-            {"kind": "Rule", "match": f"({hosts}) && (PathPrefix(`/web/database`) || PathPrefix(`/xmlrpc/2/db`)"
-                                      f" || PathPrefix(`/jsonrpc`))",
+            # the database manager (UI and XML-RPC db service); /jsonrpc stays open for integrations: its db
+            # service needs the master password (stored hashed) and list_db = False hides the databases
+            {"kind": "Rule", "match": f"({hosts}) && (PathPrefix(`/web/database`) || PathPrefix(`/xmlrpc/2/db`))",
              "priority": 100,
              "middlewares": [{"name": "database-manager-allowlist"}, *base_mw], "services": [dict(web)]},
             {"kind": "Rule", "match": f"({hosts}) && PathPrefix(`/websocket`)", "priority": 90,

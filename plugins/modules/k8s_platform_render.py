@@ -18,7 +18,7 @@ description:
   - Writes a kustomize tree (base and overlays per environment and tenant) to O(dest); unchanged files are not
     rewritten, so a second run reports no change. Secrets are referenced by name only; O(secret_values) lets the
     module prove that none of the given values reached the tree (the values are never shown).
-  - Runs on the controller (C(delegate_to: localhost)); it needs no cluster.
+  - Runs on the controller (delegated to C(localhost)); it needs no cluster.
 version_added: 0.1.0
 author: odooops.hosting contributors
 extends_documentation_fragment:
