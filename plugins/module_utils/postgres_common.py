@@ -90,6 +90,12 @@ def scalar(conn, sql: str, args: tuple | dict | None = None):
         return row[0] if row else None
 
 
+def execute(conn, sql: str, args: tuple | dict | None = None) -> None:
+    """A statement without result rows (CHECKPOINT, ALTER SYSTEM...)."""
+    with conn.cursor() as cur:
+        cur.execute(sql, args)
+
+
 # -- LSN arithmetic ------------------------------------------------------------------------------
 def lsn_to_int(lsn: str | None) -> int | None:
     """'16/B374D848' -> byte position; None stays None."""

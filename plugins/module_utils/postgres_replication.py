@@ -26,6 +26,7 @@ from ansible_collections.odooops.hosting.plugins.module_utils.postgres_common im
     PostgresError,
     as_user_cmd,
     connect,
+    execute,
     lsn_to_int,
     query,
     scalar,
@@ -207,7 +208,7 @@ def promote(conn, wait_seconds: float = 60, synchronous_fallback: str = "relax")
         live = scalar(conn, "select count(*) from pg_stat_replication where sync_state in ('sync', 'quorum')")
         if not live:
             # availability after an emergency: no standby can acknowledge yet; rejoin restores it
-            scalar(conn, "alter system set synchronous_standby_names = ''")
+            execute(conn, "alter system set synchronous_standby_names = ''")
             scalar(conn, "select pg_reload_conf()")
             result["synchronous_relaxed"] = True
     return result
@@ -253,7 +254,31 @@ class LocalCluster:
                                                      self.os_user))
             return rc == 0
 
+    def clear_stale_locks(self) -> bool:
+        """Remove postmaster.pid and the socket lock when their postmaster is dead (or a zombie nobody
+        reaped, as under a container's PID 1 that is not an init): PostgreSQL would take them for live."""
+        if self.running():
+            return False
+        try:
+            with open(self.path("postmaster.pid"), encoding="utf-8") as fh:
+                lines = fh.read().splitlines()
+        except OSError:
+            return False
+        pid, port = lines[0].strip(), lines[3].strip() if len(lines) > 3 else ""
+        sockdirs = lines[4].split(",") if len(lines) > 4 else []
+        for sockdir in sockdirs:
+            lock = os.path.join(sockdir.strip(), f".s.PGSQL.{port}.lock")
+            try:
+                with open(lock, encoding="utf-8") as fh:
+                    if fh.readline().strip() == pid:
+                        os.unlink(lock)
+            except OSError:
+                pass
+        os.unlink(self.path("postmaster.pid"))
+        return True
+
     def start(self, timeout: int = 120) -> None:
+        self.clear_stale_locks()
         if self.control == "pg_ctlcluster":
             ver, name = self.cluster.split("/")
             self._run(["pg_ctlcluster", ver, name, "start"], what="pg_ctlcluster start", as_postgres=False)
@@ -355,7 +380,22 @@ def fence(cluster: LocalCluster, check_mode: bool = False) -> dict:
             write_standby_signal(cluster)
         if writable:
             cluster.stop("fast")
+        elif not running:
+            cluster.clear_stale_locks()  # killed hard: let a restart come up (read-only)
     return {"changed": changed, "stopped": writable, "state": "fenced"}
+
+
+def finish_crash_recovery(cluster: LocalCluster) -> bool:
+    """pg_rewind needs a clean shutdown. After a crash, replay the node's own WAL as a (read-only) standby
+    and stop it: the state becomes "shut down in recovery". (pg_rewind's own single-user recovery cannot
+    find postgresql.conf when it lives outside the data directory, as on Debian.)"""
+    state = cluster.controldata().get("Database cluster state", "")
+    if state in ("shut down", "shut down in recovery"):
+        return False
+    write_standby_signal(cluster)
+    cluster.start()
+    cluster.stop("fast")
+    return True
 
 
 def _save_config(cluster: LocalCluster) -> dict:
@@ -424,6 +464,9 @@ def rejoin(cluster: LocalCluster, primary: dict, primary_kw: dict, local_kw: dic
             return result
         if slot:
             result["slot_created"] = ensure_slot(pconn, slot)
+        # PostgreSQL 15's pg_rewind reads the source's timeline from its pg_control, which a just-promoted
+        # primary only updates at its next checkpoint: without this it may wrongly find "no rewind required"
+        execute(pconn, "checkpoint")
     finally:
         pconn.close()
 
@@ -432,7 +475,10 @@ def rejoin(cluster: LocalCluster, primary: dict, primary_kw: dict, local_kw: dic
                       ({"passfile": passfile} if passfile else {}))
     standby_conninfo = conninfo({**{k: v for k, v in primary.items() if k not in ("password", "dbname")},
                                  "application_name": application_name, **({"passfile": passfile} if passfile else {})})
+    was_fenced = cluster.fenced()
     cluster.stop("fast")
+    if os.path.exists(cluster.path("PG_VERSION")) and rebuild != "always":
+        finish_crash_recovery(cluster)
     saved = _save_config(cluster)
     method = None
     rewind_error = None
@@ -458,9 +504,9 @@ def rejoin(cluster: LocalCluster, primary: dict, primary_kw: dict, local_kw: dic
         _rebuild(cluster, primary, slot, env, source)
     _restore_config(cluster, saved)
     write_standby_settings(cluster, standby_conninfo, slot)
-    if os.path.exists(cluster.path(FENCE_MARKER)):
+    if os.path.exists(cluster.path(FENCE_MARKER)):  # (pg_rewind may already have removed it with the source's)
         os.unlink(cluster.path(FENCE_MARKER))
-        result["fence_cleared"] = True
+    result["fence_cleared"] = was_fenced
     cluster.start()
     result.update(method=method, rewind_error=rewind_error)
     if local_kw is not None:
@@ -468,10 +514,10 @@ def rejoin(cluster: LocalCluster, primary: dict, primary_kw: dict, local_kw: dic
     if restore_synchronous and result.get("state") == "streaming":
         pconn = connect(primary_kw)
         try:
-            auto_ssn = scalar(pconn, "select count(*) from pg_file_settings where name = "
+            auto_ssn = scalar(pconn, "select count(*) from pg_settings where name = "
                                      "'synchronous_standby_names' and sourcefile like '%%postgresql.auto.conf'")
             if auto_ssn:
-                scalar(pconn, "alter system reset synchronous_standby_names")
+                execute(pconn, "alter system reset synchronous_standby_names")
                 scalar(pconn, "select pg_reload_conf()")
                 result["synchronous_restored"] = True
         finally:
@@ -482,14 +528,19 @@ def rejoin(cluster: LocalCluster, primary: dict, primary_kw: dict, local_kw: dic
 def _rebuild(cluster: LocalCluster, primary: dict, slot: str | None, env: dict, source: str) -> None:
     """Fresh copy with pg_basebackup into a new directory, swapped in only when complete."""
     parent = os.path.dirname(cluster.data_dir.rstrip("/"))
+    if not os.access(parent, os.W_OK):
+        # e.g. /var/lib/postgresql/15 owned by root while we run as postgres: copy in place (this node is a
+        # standby being rebuilt; everything it held is on the primary)
+        for entry in os.listdir(cluster.data_dir):
+            path = os.path.join(cluster.data_dir, entry)
+            shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.unlink(path)
+        cluster._run(_basebackup_args(cluster, cluster.data_dir, source, slot), env=env, what="pg_basebackup")
+        return
     tmp = tempfile.mkdtemp(prefix=".rebuild-", dir=parent)
     cluster.chown(tmp)
     os.chmod(tmp, 0o700)
-    args = [cluster.bin("pg_basebackup"), "-D", tmp, "-d", source, "-X", "stream", "-c", "fast"]
-    if slot:
-        args += ["-S", slot]
     try:
-        cluster._run(args, env=env, what="pg_basebackup")
+        cluster._run(_basebackup_args(cluster, tmp, source, slot), env=env, what="pg_basebackup")
     except PostgresError:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -498,6 +549,11 @@ def _rebuild(cluster: LocalCluster, primary: dict, slot: str | None, env: dict, 
     os.rename(cluster.data_dir, old)
     os.rename(tmp, cluster.data_dir)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _basebackup_args(cluster: LocalCluster, target: str, source: str, slot: str | None) -> list[str]:
+    args = [cluster.bin("pg_basebackup"), "-D", target, "-d", source, "-X", "stream", "-c", "fast"]
+    return args + (["-S", slot] if slot else [])
 
 
 def _wait_streaming(local_kw: dict, primary: dict, timeout: float) -> str:

@@ -57,21 +57,6 @@ def wait_sync(primary, names: set, states: set, timeout: float = 20) -> list[dic
         time.sleep(0.1)
 
 
-def reboot(cluster) -> None:
-    """Start a SIGKILLed cluster again as a rebooted host would: its dead postmaster's lock file is stale.
-
-    (Here the killed postmaster stays a zombie: the machine's PID 1 does not reap orphans, so
-    PostgreSQL would take the lock file for a live postmaster.)
-    """
-    time.sleep(0.5)  # the orphaned backends notice the postmaster's death and exit
-    for stale in (os.path.join(cluster.datadir, "postmaster.pid"),
-                  os.path.join(cluster.sockdir, f".s.PGSQL.{cluster.port}.lock"),
-                  os.path.join(cluster.sockdir, f".s.PGSQL.{cluster.port}")):
-        if os.path.exists(stale):
-            os.unlink(stale)
-    cluster.start()
-
-
 def ids(cluster) -> set[int]:
     out = cluster.psql("select id from ledger")
     return {int(x) for x in out.split()} if out else set()
@@ -179,13 +164,19 @@ def test_failover_sync_sigkill_fence_and_rejoin(pg_factory, writer_factory):
     # fence the old primary: it comes back read-only, whatever restarts it
     fenced = repl.fence(local(primary))
     assert fenced["changed"] is True and local(primary).fenced()
-    reboot(primary)
+    # restarted (its dead postmaster's lock files are cleared by LocalCluster.start): read-only
+    local(primary).start()
     with pytest.raises(subprocess.CalledProcessError) as err:
         primary.psql("insert into ledger(id) values (-1)")
     assert "read-only" in err.value.stderr
     assert repl.fence(local(primary))["changed"] is False
 
-    r = repl.rejoin(local(primary), primary_spec(s1), kw(s1), kw(primary), "p1", "p1")
+    try:
+        r = repl.rejoin(local(primary), primary_spec(s1), kw(s1), kw(primary), "p1", "p1", wait_seconds=30)
+    except Exception:
+        with open(primary.logfile, encoding="utf-8") as fh:
+            print(fh.read()[-5000:])
+        raise
     assert r["state"] == "streaming" and r["fence_cleared"] is True
     assert not os.path.exists(os.path.join(primary.datadir, repl.FENCE_MARKER))
     writer.wait_acked(50)

@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""PostgreSQL switchover / failover benchmark (not a test): medians of N runs, printed with ratios.
+
+Part 1 (always; real PostgreSQL 15 clusters of the test bed on loopback, one primary + one synchronous standby,
+a writer committing continuously through a libpq multi-host DSN with target_session_attrs=read-write):
+  - switchover write downtime: longest gap between two acknowledged commits while the primary is stopped
+    cleanly, the standby replays its shutdown checkpoint and is promoted (what failover.yml mode=switchover does),
+    against the issue's goal of 2 s;
+  - emergency failover, time to first write: SIGKILL of the primary, then choose + promote (postgres_promote's
+    logic) until the writer's next acknowledged commit; baseline = the promotion alone (pg_promote to writable).
+
+Part 2 (with BENCH_SIM_PREFIX=<prefix of simulated hosts converged by the postgres role, e.g. odooops-pg->
+and BENCH_DB_PASSWORD=<odoo's password>): a *silently* dead primary (its packets dropped by iptables inside the
+db host, as a frozen VM), the standby promoted at once; time from the drop to the first acknowledged write of a
+client that was mid-transaction, with the service file's bounds (connect_timeout=2, tcp_user_timeout=3000,
+keepalives) vs without them (baseline, capped at BENCH_CAP seconds).
+
+    .venv/bin/python bench/failover.py            # N=5 (BENCH_RUNS to change)
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, ".collections"))
+
+import psycopg2  # noqa: E402
+
+from ansible_collections.odooops.hosting.plugins.module_utils import postgres_replication as repl  # noqa: E402
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres_common import connect  # noqa: E402
+from testbed.pg import PgCluster  # noqa: E402
+
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+CAP = float(os.environ.get("BENCH_CAP", "60"))
+BOUNDS = "connect_timeout=2 tcp_user_timeout=3000 keepalives=1 keepalives_idle=1 keepalives_interval=1 " \
+         "keepalives_count=3"
+
+
+class Writer(threading.Thread):
+    def __init__(self, dsn: str):
+        super().__init__(daemon=True)
+        self.dsn, self.stop, self.acks, self.n = dsn, threading.Event(), [], 0
+
+    def run(self):
+        conn = None
+        while not self.stop.is_set():
+            try:
+                if conn is None:
+                    conn = psycopg2.connect(self.dsn)
+                    conn.autocommit = True
+                self.n += 1
+                with conn.cursor() as cur:
+                    cur.execute("insert into ledger(id) values (%s)", (self.n,))
+                self.acks.append((time.monotonic(), self.n))
+            except psycopg2.Error:
+                conn = None
+                time.sleep(0.01)
+            time.sleep(0.002)
+
+    def wait(self, count: int, timeout: float = 60) -> None:
+        start, deadline = len(self.acks), time.monotonic() + timeout
+        while len(self.acks) < start + count and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def first_after(self, t: float) -> float | None:
+        """First acknowledged commit that ends the outage which began at t (acks in flight at t excluded)."""
+        times = [a for a, _ in self.acks]
+        gaps = [(b - a, b) for a, b in zip(times, times[1:], strict=False) if b > t]
+        return max(gaps)[1] if gaps else None
+
+
+def kw(c: PgCluster) -> dict:
+    return {"host": "127.0.0.1", "port": c.port, "user": "postgres", "dbname": "postgres", "connect_timeout": 2}
+
+
+def pair() -> tuple[PgCluster, PgCluster]:
+    p = PgCluster("bp").init().start()
+    p.psql("create table ledger(id bigint primary key)")
+    s = p.make_standby("bs")
+    p.psql("alter system set synchronous_standby_names = 'FIRST 1 (bs)'; select pg_reload_conf();")
+    deadline = time.monotonic() + 20
+    while p.psql("select count(*) from pg_stat_replication where sync_state = 'sync'") != "1":
+        if time.monotonic() > deadline:
+            raise RuntimeError("standby not synchronous")
+        time.sleep(0.1)
+    return p, s
+
+
+def dsn(p: PgCluster, s: PgCluster) -> str:
+    return (f"host=127.0.0.1,127.0.0.1 port={p.port},{s.port} dbname=postgres user=postgres "
+            f"target_session_attrs=read-write {BOUNDS}")
+
+
+def switchover_once() -> float:
+    p, s = pair()
+    w = Writer(dsn(p, s))
+    try:
+        w.start()
+        w.wait(200)
+        local = repl.LocalCluster(p.datadir, control="pg_ctl", log_file=p.logfile)
+        local.stop("fast")
+        lsn = local.controldata()["Latest checkpoint location"]
+        conn = connect(kw(s))
+        repl.wait_replayed(conn, lsn, 30)
+        repl.promote(conn, 30)
+        conn.close()
+        w.wait(100)
+        times = [a for a, _ in w.acks]
+        return max(b - a for a, b in zip(times, times[1:], strict=False))
+    finally:
+        w.stop.set()
+        w.join(10)
+        p.destroy()
+        s.destroy()
+
+
+def failover_once() -> tuple[float, float]:
+    p, s = pair()
+    w = Writer(dsn(p, s))
+    try:
+        w.start()
+        w.wait(200)
+        t0 = time.monotonic()
+        p.kill()
+        infos = repl.gather([{"name": "bp", "port": p.port}, {"name": "bs", "port": s.port}],
+                            lambda n: {**kw(s), "port": n["port"]})
+        repl.plan_promotion(infos, ["bs"], max_lag_bytes=16 * 1024 * 1024)
+        conn = connect(kw(s))
+        promote = repl.promote(conn, 30)["promote_seconds"]
+        conn.close()
+        w.wait(20)
+        first = w.first_after(t0)
+        return (first - t0) if first else float("inf"), promote
+    finally:
+        w.stop.set()
+        w.join(10)
+        p.destroy()
+        s.destroy()
+
+
+# -- part 2: silently dead primary on the simulated hosts ----------------------------------------------
+def docker(*args: str, check: bool = True) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check).stdout.strip()
+
+
+def ip(name: str) -> str:
+    nets = json.loads(docker("inspect", name))[0]["NetworkSettings"]["Networks"]
+    return next(iter(nets.values()))["IPAddress"]
+
+
+def dbpsql(name: str, sql: str) -> str:
+    return docker("exec", name, "runuser", "-u", "postgres", "--", "psql", "-XAtqc", sql)
+
+
+def silent_once(prefix: str, password: str, bounded: bool) -> float:
+    """Primary's packets dropped; standby promoted at once; seconds to the client's next acknowledged write."""
+    db = {h: prefix + h for h in ("db1", "db2")}
+    primary = "db1" if dbpsql(db["db1"], "select pg_is_in_recovery()") == "f" else "db2"
+    standby = "db2" if primary == "db1" else "db1"
+    hosts = f"{ip(db[primary])},{ip(db[standby])}"
+    client = (f"host={hosts} port=5432,5432 dbname=odoo user=odoo password={password} sslmode=require "
+              f"target_session_attrs=read-write" + (f" {BOUNDS}" if bounded else ""))
+    conn = psycopg2.connect(client)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("create table if not exists bench_silent(id serial primary key, at timestamptz default now())")
+    rule = ["INPUT", "-p", "tcp", "--dport", "5432", "-j", "DROP"]
+    docker("exec", db[primary], "iptables", "-I", *rule)
+    t0 = time.monotonic()
+    done = threading.Event()
+    result = {"t": None}
+
+    def client_loop():
+        c = conn
+        while not done.is_set() and time.monotonic() - t0 < CAP:
+            try:
+                if c is None:
+                    c = psycopg2.connect(client)
+                    c.autocommit = True
+                with c.cursor() as cur:
+                    cur.execute("insert into bench_silent default values")
+                result["t"] = time.monotonic() - t0
+                return
+            except psycopg2.Error:
+                c = None
+                time.sleep(0.05)
+
+    th = threading.Thread(target=client_loop, daemon=True)
+    th.start()
+    try:
+        dbpsql(db[standby], "select pg_promote(true, 60)")
+        th.join(CAP + 5)
+        done.set()
+    finally:
+        docker("exec", db[primary], "iptables", "-D", *rule, check=False)
+    # put things back: the old primary becomes a standby again through failover.yml's rejoin step
+    subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", "inventories/local", "-l", "db",
+                    "-e", json.dumps({"odooops_local_prefix": prefix, "mode": "failover", "failover_force": True,
+                                      "odooops_replication_password": os.environ["BENCH_REPLICATION_PASSWORD"]}),
+                    "playbooks/failover.yml"], cwd=ROOT, capture_output=True, check=False)
+    subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", "inventories/local", "-l", "db",
+                    "-e", json.dumps({"odooops_local_prefix": prefix, "mode": "rejoin",
+                                      "odooops_replication_password": os.environ["BENCH_REPLICATION_PASSWORD"]}),
+                    "playbooks/failover.yml"], cwd=ROOT, capture_output=True, check=False)
+    return result["t"] if result["t"] is not None else CAP
+
+
+def med(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def main() -> None:
+    print(f"bench/failover: {RUNS} runs each (BENCH_RUNS), medians")
+    sw = [switchover_once() for _ in range(RUNS)]
+    print(f"switchover write downtime: median {med(sw):.2f} s (min {min(sw):.2f}, max {max(sw):.2f}); "
+          f"goal 2 s -> ratio goal/measured {2 / med(sw):.1f}x")
+    fo = [failover_once() for _ in range(RUNS)]
+    first = [f for f, _ in fo]
+    promote = [p for _, p in fo]
+    print(f"failover (SIGKILL) -> first acknowledged write: median {med(first):.2f} s; promotion alone "
+          f"(baseline) median {med(promote):.2f} s; ratio {med(first) / med(promote):.1f}x; goal 10 s -> "
+          f"{10 / med(first):.1f}x under it")
+    prefix = os.environ.get("BENCH_SIM_PREFIX")
+    if prefix and os.environ.get("BENCH_DB_PASSWORD") and os.environ.get("BENCH_REPLICATION_PASSWORD"):
+        password = os.environ["BENCH_DB_PASSWORD"]
+        runs = int(os.environ.get("BENCH_SIM_RUNS", "1"))
+        bounded = [silent_once(prefix, password, True) for _ in range(runs)]
+        unbounded = [silent_once(prefix, password, False) for _ in range(runs)]
+        mark = ">=" if med(unbounded) >= CAP else ""
+        print(f"silently dead primary -> next write: with service-file bounds median {med(bounded):.2f} s; "
+              f"without (baseline) {mark}{med(unbounded):.2f} s; ratio {mark}{med(unbounded) / med(bounded):.1f}x")
+    else:
+        print("silently dead primary: skipped (set BENCH_SIM_PREFIX, BENCH_DB_PASSWORD, BENCH_REPLICATION_PASSWORD "
+              "for simulated hosts converged by the postgres role)")
+
+
+if __name__ == "__main__":
+    main()
