@@ -2,6 +2,7 @@
 
     python -m testbed images            build (or reuse) the local images
     python -m testbed hosts up|down|status [--prefix odooops-] [--network odooops-lan]
+    python -m testbed s3 up [--prefix odooops-] [--network odooops-lan] [--port 9000]
 """
 from __future__ import annotations
 
@@ -19,9 +20,17 @@ def main(argv: list[str] | None = None) -> int:
     h.add_argument("action", choices=["up", "down", "status"])
     h.add_argument("--prefix", default=hosts.DEFAULT_PREFIX)
     h.add_argument("--network", default=hosts.DEFAULT_NETWORK)
+    s3 = sub.add_parser("s3")
+    s3.add_argument("action", choices=["up"])
+    s3.add_argument("--prefix", default=hosts.DEFAULT_PREFIX)
+    s3.add_argument("--network", default=hosts.DEFAULT_NETWORK)
+    s3.add_argument("--port", type=int, default=None)
     args = parser.parse_args(argv)
     if args.cmd == "images":
         images.build_all()
+    elif args.cmd == "s3":
+        info = hosts.s3_up(prefix=args.prefix, network=args.network, host_port=args.port)
+        print(f"s3 {info['container']}: {info['endpoint']} (hosts: {info['lan_endpoint']})")
     elif args.action == "up":
         for name in hosts.up(prefix=args.prefix, network=args.network):
             print(f"host {name}: running")

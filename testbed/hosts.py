@@ -82,3 +82,33 @@ def down(prefix: str = DEFAULT_PREFIX, network: str | None = None) -> list[str]:
 def status(prefix: str = DEFAULT_PREFIX) -> list[dict]:
     res = _docker("ps", "-a", "--filter", f"label=org.odooops.prefix={prefix}", "--format", "{{json .}}")
     return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+
+
+def s3_up(prefix: str = DEFAULT_PREFIX, network: str = DEFAULT_NETWORK, host_port: int | None = None) -> dict:
+    """Object storage on the simulated LAN: a moto (+ stunnel TLS) container reachable as "s3".
+
+    Hosts use http://s3:5000 (or https://s3:443, self-signed); the control node uses the port
+    published on 127.0.0.1. Idempotent: an existing container is kept (its published port reported).
+    """
+    import urllib.request
+
+    from .images import S3_IMAGE
+    from .procs import free_port, wait_for
+
+    ensure_network(network)
+    cname = prefix + "s3"
+    state = container_state(cname)
+    if state is None:
+        port = host_port or free_port()
+        _docker("run", "-d", "--name", cname, "--hostname", "s3", "--network", network, "--network-alias", "s3",
+                "-p", f"127.0.0.1:{port}:5000", "--label", "org.odooops.testbed=1",
+                "--label", f"org.odooops.prefix={prefix}", S3_IMAGE)
+    elif state != "running":
+        _docker("start", cname)
+    mapping = _docker("port", cname, "5000/tcp").stdout.split()[0]
+    port = int(mapping.rsplit(":", 1)[1])
+    # docker-proxy accepts connections before moto answers: wait for an HTTP answer
+    wait_for(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).status == 200, 90,
+             interval=0.5, what=f"S3 container {cname}")
+    return {"container": cname, "endpoint": f"http://127.0.0.1:{port}", "lan_endpoint": "http://s3:5000",
+            "lan_tls_endpoint": "https://s3:443"}

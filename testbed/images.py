@@ -12,10 +12,13 @@ import subprocess
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASE_IMAGE = "odooops/debian:bookworm"
 HOST_IMAGE = "odooops/host:bookworm"
+S3_IMAGE = "odooops/moto:5.2.5"
 
 # tag -> build context (relative to the project root); extended by later images (Odoo double, ...)
 IMAGES: dict[str, str] = {
     HOST_IMAGE: "images/host",
+    # S3 for the simulated LAN (moto + stunnel TLS), reachable by the simulated hosts as "s3"
+    S3_IMAGE: "images/s3",
     # the Odoo test double (tests/odoo_double): two releases (different addon manifest versions) and one
     # that fails its health check
     "odooops/odoo-double:17.0-a": "tests/odoo_double",

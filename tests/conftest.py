@@ -134,6 +134,13 @@ def sim_hosts(docker_engine):
     tb_hosts.down(prefix=TEST_PREFIX, network=TEST_NETWORK)
 
 
+@pytest.fixture(scope="session")
+def lan_s3(sim_hosts):
+    """S3 (moto) on the simulated hosts' network: hosts use info["lan_endpoint"] (http://s3:5000) or
+    info["lan_tls_endpoint"]; the control node uses info["endpoint"] (published on 127.0.0.1)."""
+    return tb_hosts.s3_up(prefix=TEST_PREFIX, network=TEST_NETWORK)
+
+
 class PlaybookRun:
     def __init__(self, proc: subprocess.CompletedProcess):
         self.rc = proc.returncode

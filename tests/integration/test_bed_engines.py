@@ -66,3 +66,25 @@ def test_s3_and_redis_through_ansible(moto, s3_bucket, redis_server, ansible_pla
         redis.Redis(host="127.0.0.1", port=redis_server.port).ping()
     with pytest.raises(redis.exceptions.NoPermissionError):
         app.set("other:key", "x")
+
+
+def test_simulated_hosts_reach_the_lan_object_storage(lan_s3, sim_hosts, tmp_path):
+    """db1 writes to the LAN's S3 (as pgBackRest or a backup would); the control node reads it back."""
+    import boto3
+
+    from testbed.s3 import ACCESS_KEY, REGION, SECRET_KEY
+
+    s3 = boto3.client("s3", endpoint_url=lan_s3["endpoint"], region_name=REGION, aws_access_key_id=ACCESS_KEY,
+                      aws_secret_access_key=SECRET_KEY)
+    bucket = "lan-" + uuid.uuid4().hex[:8]
+    s3.create_bucket(Bucket=bucket)
+    payload = uuid.uuid4().hex
+    script = ("import boto3,sys; boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', "
+              "verify=False).put_object(Bucket=sys.argv[2], Key='from-db1', Body=sys.argv[3].encode())")
+    env_file = tmp_path / "s3.env"  # keys through a 0600 file, never on a command line
+    env_file.write_text(f"AWS_ACCESS_KEY_ID={ACCESS_KEY}\nAWS_SECRET_ACCESS_KEY={SECRET_KEY}\n")
+    env_file.chmod(0o600)
+    for endpoint in (lan_s3["lan_endpoint"], lan_s3["lan_tls_endpoint"]):
+        subprocess.run(["docker", "exec", "--env-file", str(env_file), sim_hosts["db1"], "python3", "-c", script,
+                        endpoint, bucket, payload + endpoint], check=True, capture_output=True)
+        assert s3.get_object(Bucket=bucket, Key="from-db1")["Body"].read().decode() == payload + endpoint
