@@ -103,6 +103,29 @@ class Engine:
     def remove(self, cid: str) -> None:
         self.request("DELETE", f"/containers/{cid}", query={"force": 1}, ok=(204, 404))
 
+    def get_archive(self, cid: str, path: str) -> bytes | None:
+        """A tar of path in the container (running or not); None when it does not exist."""
+        try:
+            return self.request("GET", f"/containers/{cid}/archive", query={"path": path}, raw=True)
+        except DockerError as exc:
+            if "HTTP 404" in str(exc):
+                return None
+            raise
+
+    def put_archive(self, cid: str, directory: str, data: bytes) -> None:
+        conn = _UnixConnection(self.path, self.timeout)
+        try:
+            conn.request("PUT", f"/v1.41/containers/{cid}/archive?" + urllib.parse.urlencode({"path": directory}),
+                         body=data, headers={"Content-Type": "application/x-tar"})
+            resp = conn.getresponse()
+            body = resp.read()
+        except OSError as exc:
+            raise DockerError(f"Docker engine at {self.path}: {exc}") from exc
+        finally:
+            conn.close()
+        if resp.status != 200:
+            raise DockerError(f"PUT archive into {directory}: HTTP {resp.status}: {body[:200]!r}")
+
     def kill(self, cid: str) -> None:
         self.request("POST", f"/containers/{cid}/kill", ok=(204, 404, 409))
 
@@ -111,9 +134,11 @@ class Engine:
                     env: list[str] | None = None, binds: list[str] | None = None, mounts: list[dict] | None = None,
                     networks: list[str] | None = None, user: str | None = None, name: str | None = None,
                     labels: dict | None = None, timeout: float = 600, log_tail: int = 200,
-                    keep: bool = False) -> dict:
+                    keep: bool = False, copy_from: str | None = None, copy_paths: list[str] | None = None) -> dict:
         """Run cmd in a new container of image and wait at most timeout seconds (then kill it).
 
+        copy_paths are copied from the container copy_from before the start (files a deployment put into its
+        containers rather than mounting them: odoo.conf, the libpq service file); missing ones are skipped.
         Returns {exit_code, timed_out, duration, logs, name}. The container is removed unless keep.
         """
         name = name or f"odooops-oneshot-{uuid.uuid4().hex[:10]}"
@@ -132,6 +157,10 @@ class Engine:
         start = time.monotonic()
         timed_out = False
         try:
+            for path in copy_paths or []:
+                data = self.get_archive(copy_from, path) if copy_from else None
+                if data:
+                    self.put_archive(cid, path.rsplit("/", 1)[0] or "/", data)
             for net in networks[1:]:
                 self.request("POST", f"/networks/{urllib.parse.quote(net, safe='')}/connect",
                              body={"Container": cid}, ok=(200,))

@@ -119,12 +119,18 @@ class ContainerSpec:
     def __init__(self, engine: Engine, like_container: str | None = None, env: list[str] | None = None,
                  binds: list[str] | None = None, networks: list[str] | None = None, user: str | None = None):
         self.env, self.binds, self.mounts, self.networks = [], [], [], []
-        self.user, self.entrypoint = user, None
+        self.user, self.entrypoint, self.ref_id = user, None, None
+        self.mounted: list[str] = []
         if like_container:
             ref = engine.container(like_container)
             if ref is None:
                 raise UpdateError(f"reference container {like_container!r} does not exist")
-            self.env = list(ref["Config"].get("Env") or [])
+            self.ref_id = ref["Id"]
+            self.mounted = [m["Destination"] for m in ref.get("Mounts") or []]
+            # the deployment's environment, not the old image's own ENV (the target image brings its own)
+            image = engine.image(ref["Image"]) or {}
+            image_env = set((image.get("Config") or {}).get("Env") or [])
+            self.env = [e for e in ref["Config"].get("Env") or [] if e not in image_env]
             host = ref.get("HostConfig") or {}
             self.binds = list(host.get("Binds") or [])
             self.mounts = [{"Type": m["Type"], "Source": m.get("Name") or m["Source"], "Target": m["Destination"],
@@ -139,6 +145,17 @@ class ContainerSpec:
         self.binds += list(binds or [])
         self.networks += [n for n in networks or [] if n not in self.networks]
 
+    def copy_paths(self, config_path: str) -> list[str]:
+        """Files of the reference container the one-shot containers need: odoo.conf and libpq's files."""
+        paths = [config_path]
+        for e in self.env:
+            key, _, value = e.partition("=")
+            if key in ("PGSERVICEFILE", "PGPASSFILE", "PGSSLROOTCERT") and value.startswith("/"):
+                paths.append(value)
+        # a mounted file comes with the mounts; only what the deployment put into the container is copied
+        mounted = self.mounted + [b.split(":")[1] for b in self.binds if b.count(":") >= 1]
+        return [p for p in paths if not any(p == m or p.startswith(m.rstrip("/") + "/") for m in mounted)]
+
     def secrets(self) -> list[str]:
         return [e.split("=", 1)[1] for e in self.env if "=" in e and SECRET_ENV_RE.search(e.split("=", 1)[0])]
 
@@ -149,7 +166,8 @@ def read_image_manifests(engine: Engine, image: str, spec: ContainerSpec, config
         raise UpdateError(f"image {image!r} is not present on this Docker engine (pull or load it first)")
     res = engine.run_oneshot(image, ["-c", MANIFEST_SCRIPT, config_path, *addons_paths], entrypoint=["python3"],
                              env=spec.env, binds=spec.binds, mounts=spec.mounts, networks=[], user=spec.user,
-                             timeout=timeout, log_tail=2000, labels={"org.odooops.purpose": "manifests"})
+                             timeout=timeout, log_tail=2000, labels={"org.odooops.purpose": "manifests"},
+                             copy_from=spec.ref_id, copy_paths=spec.copy_paths(config_path))
     line = next((ln for ln in res["logs"].splitlines() if ln.startswith("ODOOOPS-MANIFESTS ")), None)
     if res["exit_code"] != 0 or line is None:
         raise UpdateError(f"cannot read the addons manifests of {image} (exit {res['exit_code']}): "
@@ -169,7 +187,8 @@ def run_update(engine: Engine, image: str, spec: ContainerSpec, database: str, m
     entrypoint = spec.entrypoint if not odoo_command else None
     res = engine.run_oneshot(image, cmd, entrypoint=entrypoint, env=spec.env, binds=spec.binds, mounts=spec.mounts,
                              networks=spec.networks, user=spec.user, timeout=timeout, name=name,
-                             log_tail=max(log_lines * 5, 200), labels={"org.odooops.purpose": "module-update"})
+                             log_tail=max(log_lines * 5, 200), labels={"org.odooops.purpose": "module-update"},
+                             copy_from=spec.ref_id, copy_paths=spec.copy_paths(config_path))
     res["logs"] = tail(redact(res["logs"], spec.secrets()), log_lines)
     res["command"] = cmd
     return res
