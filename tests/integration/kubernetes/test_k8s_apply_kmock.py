@@ -12,6 +12,7 @@ import os
 
 import pytest
 import yaml
+from k8s_standin_helpers import FakeControllers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 DEDICATED = os.path.join(ROOT, "inventories", "examples", "kubernetes", "dedicated")
@@ -137,7 +138,6 @@ def test_switchover_and_backup(ansible_playbook, provisioned):
 def test_failed_module_update_rolls_back(ansible_playbook, provisioned):
     """The module-update Job fails (set by the fake controllers): the snapshot is swapped back by a restore Job,
     the old image returns, Odoo is scaled back and maintenance mode is switched off - in that order."""
-    from conftest import FakeControllers
     kmock_api, base = provisioned
     ns = "acme-prod-erp"
     before = kmock_api.obj("apps/v1", "deployments", ns, "odoo-web")["spec"]["template"]["spec"]["containers"][0][

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 import yaml
-from conftest import base_spec
+from k8s_specs import base_spec
 
 from ansible_collections.odooops.hosting.plugins.module_utils import k8s_gitops as g
 from ansible_collections.odooops.hosting.plugins.module_utils import k8s_render as r

@@ -5,7 +5,7 @@ import json
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
-from conftest import base_spec
+from k8s_specs import base_spec
 
 from ansible_collections.odooops.hosting.plugins.modules import k8s_platform_render, k8s_workflow_plan
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import base_spec
+from k8s_specs import base_spec
 
 from ansible_collections.odooops.hosting.plugins.module_utils import k8s_render as r
 from ansible_collections.odooops.hosting.plugins.module_utils import sizing
