@@ -542,6 +542,8 @@ def _quota(t: Tenant) -> list:
         parts.append((s["redis"]["resources"], 1))
         pods += 1
     if s["postgres"]["pooler"]["enabled"]:
+        # PgBouncer pods get the LimitRange defaults
+        parts.append((s["limit_range"], s["postgres"]["pooler"]["instances"]))
         pods += s["postgres"]["pooler"]["instances"]
     factor = 1 + s["quota"]["headroom_pct"] / 100
     hard = {}

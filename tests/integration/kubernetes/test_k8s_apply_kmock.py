@@ -162,3 +162,27 @@ def test_failed_module_update_rolls_back(ansible_playbook, provisioned):
     assert web["spec"]["replicas"] == 2
     mw = kmock_api.obj("traefik.io/v1alpha1", "middlewares", ns, "maintenance")
     assert mw["spec"]["ipAllowList"]["sourceRange"] == ["0.0.0.0/0", "::/0"]
+
+
+def test_status_patch_is_idempotent_and_honours_check_mode(kmock_api):
+    """k8s_status (module odooops.hosting.k8s_status_patch) against the stand-in: check mode changes nothing,
+    the patch lands on the status subresource, a second patch reports no change, a missing object is an error."""
+    import json
+    import urllib.request
+
+    from ansible_collections.odooops.hosting.plugins.module_utils import k8s_status
+    body = {"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "metadata": {"name": "pg", "namespace": "n1"},
+            "spec": {"instances": 3}, "status": {"currentPrimary": "pg-1"}}
+    req = urllib.request.Request(f"{kmock_api.url}/apis/postgresql.cnpg.io/v1/namespaces/n1/clusters",
+                                 data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=10).close()
+    dyn = k8s_status.client(kmock_api.kubeconfig)
+    args = ("postgresql.cnpg.io/v1", "Cluster", "pg", "n1", {"targetPrimary": "pg-2"})
+    assert k8s_status.patch_status(dyn, *args, check_mode=True)["changed"] is True
+    assert "targetPrimary" not in kmock_api.obj("postgresql.cnpg.io/v1", "clusters", "n1", "pg")["status"]
+    assert k8s_status.patch_status(dyn, *args)["status"] == {"currentPrimary": "pg-1", "targetPrimary": "pg-2"}
+    assert kmock_api.obj("postgresql.cnpg.io/v1", "clusters", "n1", "pg")["status"]["targetPrimary"] == "pg-2"
+    assert k8s_status.patch_status(dyn, *args)["changed"] is False
+    with pytest.raises(k8s_status.K8sStatusError, match="cannot read Cluster n1/nope"):
+        k8s_status.patch_status(dyn, "postgresql.cnpg.io/v1", "Cluster", "nope", "n1", {"x": 1})
