@@ -118,6 +118,7 @@ nodes:
 
 from ansible_collections.odooops.hosting.plugins.module_utils import postgres_replication as repl
 from ansible_collections.odooops.hosting.plugins.module_utils.postgres_common import (
+    PostgresError,
     PostgresModuleBase,
     connect,
     connect_params,
@@ -148,9 +149,12 @@ def run(base: PostgresModuleBase) -> dict:
     if p["min_lsn"] and not base.module.check_mode:
         conn = connect(kw(by_name[plan["chosen"]]))
         try:
-            repl.wait_replayed(conn, p["min_lsn"], p["wait_lsn_seconds"])
+            reached = repl.wait_replayed(conn, p["min_lsn"], p["wait_lsn_seconds"])
         finally:
             conn.close()
+        if not reached and not p["force"]:
+            raise PostgresError(f"{plan['chosen']} did not replay up to {p['min_lsn']} within "
+                                f"{p['wait_lsn_seconds']} s: promoting it would lose commits; nothing was changed")
         infos = repl.gather(nodes, kw)
     plan = repl.plan_promotion(infos, candidates, plan["chosen"], p["min_lsn"], max_lag, p["force"])
     result = {"changed": True, "promoted": plan["chosen"], "lag_bytes": plan["lag_bytes"], "nodes": summary(infos),

@@ -89,3 +89,18 @@ def writer_factory():
     yield make
     for w in made:
         w.finish()
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """Only what the db tier's tests need: dockerd and the simulated-VM host image (not every test image)."""
+    import os
+    import subprocess
+
+    from testbed.images import HOST_IMAGE, build, build_base
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    subprocess.run([os.path.join(root, "scripts", "ensure-dockerd.sh")], check=True, capture_output=True)
+    build_base()
+    build(HOST_IMAGE)
+    return True
