@@ -1,0 +1,49 @@
+"""Example inventories (dedicated, multitenant, hybrid) and the local one: syntax of provision.yml with each, and
+the odoo role's argument specs, sizing and connection budget evaluated on their variables."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+EXAMPLES = ["dedicated", "multitenant", "hybrid"]
+SECRETS = {"odooops_db_password": "inventory-check-db", "odooops_odoo_admin_password": "inventory-check-master",
+           "odooops_redis_odoo_password": "inventory-check-redis"}
+
+
+def playbook(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ANSIBLE_CONFIG": os.path.join(ROOT, "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    return subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), *args], capture_output=True,
+                          text=True, cwd=ROOT, env=env, timeout=300)
+
+
+@pytest.mark.parametrize("inventory", [f"inventories/examples/{name}" for name in EXAMPLES] + ["inventories/local"])
+def test_provision_syntax(inventory):
+    res = playbook("-i", inventory, "--syntax-check", "playbooks/provision.yml")
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_example_arguments_and_budget(name):
+    res = playbook("-i", f"inventories/examples/{name}", "-e", json.dumps(SECRETS),
+                   "tests/integration/odoo/playbooks/inventory_check.yml")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    assert "PostgreSQL connections: peak" in res.stdout
+    for secret in SECRETS.values():
+        assert secret not in res.stdout + res.stderr
+
+
+def test_over_budget_example_is_refused_naming_the_numbers():
+    res = playbook("-i", "inventories/examples/dedicated", "-e", json.dumps({**SECRETS, "odoo_web_replicas": 8}),
+                   "tests/integration/odoo/playbooks/inventory_check.yml")
+    assert res.returncode != 0
+    assert "connection budget exceeded" in res.stdout and "250 - 10 reserved = 240" in res.stdout
+
+
+def test_bad_argument_is_refused():
+    res = playbook("-i", "inventories/examples/dedicated", "-e", json.dumps({**SECRETS, "odoo_db_sslmode": "sometimes"}),
+                   "tests/integration/odoo/playbooks/inventory_check.yml")
+    assert res.returncode != 0 and "odoo_db_sslmode" in res.stdout

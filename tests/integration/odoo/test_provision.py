@@ -1,0 +1,208 @@
+"""provision.yml on the simulated hosts: Odoo serves, reruns change nothing, blue/green keeps serving,
+an over-budget inventory is refused before any change, secrets stay out of output and files.
+
+Run with a prefix of your own: ODOOOPS_TEST_PREFIX=odooops-<tag>- pytest tests/integration/odoo/test_provision.py
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-")
+STACK = PREFIX.rstrip("-") + "-st"
+SECRETS = {
+    "odooops_db_password": "db-" + os.urandom(8).hex(),
+    "odooops_odoo_admin_password": "master-" + os.urandom(8).hex(),
+    "odooops_redis_admin_password": "radmin-" + os.urandom(8).hex(),
+    "odooops_redis_odoo_password": "rodoo-" + os.urandom(8).hex(),
+    "odooops_replication_password": "repl-" + os.urandom(8).hex(),
+}
+VARS = {
+    **SECRETS,
+    "odooops_stack": STACK,
+    # the redis role builds its image locally where no registry is reachable
+    "redis_image_build": True,
+    "redis_image": "odooops/redis:local",
+    "redis_image_build_base": "odooops/debian:bookworm",
+    "odoo_healthcheck_start_period": "5s",
+    "odoo_rollout_timeout": 30,
+}
+PLAYBOOK = "playbooks/provision.yml"
+# a release rollout: only the odoo role, once provision.yml has converged the rest
+ROLLOUT = "tests/integration/odoo/playbooks/odoo_only.yml"
+
+
+def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=120)
+
+
+def web_containers() -> dict[str, dict]:
+    """name -> {image, set, state, health} of the stack's web containers."""
+    ids = docker("ps", "-aq", "--filter", f"label=org.odooops.stack={STACK}",
+                 "--filter", "label=org.odooops.odoo-role=web").stdout.split()
+    out = {}
+    for info in json.loads(docker("inspect", *ids).stdout) if ids else []:
+        out[info["Name"].lstrip("/")] = {
+            "image": info["Config"]["Image"], "set": info["Config"]["Labels"]["org.odooops.odoo-set"],
+            "state": info["State"]["Status"], "health": info["State"].get("Health", {}).get("Status"),
+            "networks": sorted(info["NetworkSettings"]["Networks"]), "id": info["Id"]}
+    return out
+
+
+def fetch_from_app_network(path: str) -> tuple[int, str]:
+    """GET path on the web alias from a throwaway container on the app network (as Traefik reaches Odoo)."""
+    code = ("import urllib.request as r, urllib.error as e\n"
+            f"try:\n  x = r.urlopen('http://{STACK}-odoo-web:8069{path}', timeout=5); print(x.status); "
+            "print(x.read().decode()[:400])\n"
+            "except e.HTTPError as h:\n  print(h.code)\n")
+    res = docker("run", "--rm", "--network", f"{STACK}-app", "--label", f"org.odooops.stack={STACK}",
+                 "--entrypoint", "python3", "odooops/odoo-double:17.0-a", "-c", code)
+    status, _, body = res.stdout.partition("\n")
+    return int(status), body.strip()
+
+
+class Sampler:
+    """Samples /web/health on the web alias every 100 ms from a container on the app network."""
+
+    SCRIPT = r"""
+import json, signal, sys, time, urllib.request
+ok = fail = 0
+errors = []
+stop = False
+def on_term(*_):
+    global stop
+    stop = True
+signal.signal(signal.SIGTERM, on_term)
+while not stop:
+    t = time.monotonic()
+    try:
+        with urllib.request.urlopen('http://%s-odoo-web:8069/web/health', timeout=2) as r:
+            ok += r.status == 200 and json.loads(r.read()) == {"status": "pass"}
+    except Exception as exc:
+        fail += 1
+        errors.append(f"{time.time():.2f} {exc}")
+    time.sleep(max(0.0, 0.1 - (time.monotonic() - t)))
+print(json.dumps({"ok": ok, "fail": fail, "errors": errors[:10]}), flush=True)
+"""
+
+    def __init__(self):
+        self.name = f"{STACK}-sampler"
+        docker("rm", "-f", self.name, check=False)
+        docker("run", "-d", "--name", self.name, "--network", f"{STACK}-app", "--label", f"org.odooops.stack={STACK}",
+               "--entrypoint", "python3", "odooops/odoo-double:17.0-a", "-c", self.SCRIPT % STACK)
+        time.sleep(1)
+
+    def stop(self) -> dict:
+        docker("stop", "-t", "10", self.name)
+        out = docker("logs", self.name).stdout.strip().splitlines()
+        docker("rm", "-f", self.name, check=False)
+        return json.loads(out[-1])
+
+
+@pytest.fixture(scope="module")
+def stack(sim_hosts, ansible_playbook):
+    first = ansible_playbook(PLAYBOOK, extra_vars=VARS)
+    yield {"first": first, "runs": [first]}
+    # cleanup: only what this stack started (containers, volumes and networks carry its name/label)
+    ids = docker("ps", "-aq", "--filter", f"label=org.odooops.stack={STACK}").stdout.split()
+    if ids:
+        docker("rm", "-f", "-v", *ids, check=False)
+    for vol in docker("volume", "ls", "-q", "--filter", f"name={STACK}").stdout.split():
+        docker("volume", "rm", vol, check=False)
+    for net in ("ingress", "app", "data"):
+        docker("network", "rm", f"{STACK}-{net}", check=False)
+
+
+def test_provision_serves_odoo(stack):
+    run = stack["first"]
+    assert run.rc == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    webs = web_containers()
+    assert len(webs) == 2 and all(w["health"] == "healthy" for w in webs.values())
+    assert all(f"{STACK}-app" in w["networks"] for w in webs.values())
+    assert fetch_from_app_network("/web/health") == (200, '{"status": "pass"}')
+    status, body = fetch_from_app_network("/web/login")
+    assert status == 200 and "oe_login_form" in body
+    # Odoo writes through PostgreSQL on db1 (service file, TLS) and reaches Redis
+    status, body = fetch_from_app_network("/odooops/ping?write=1")
+    ping = json.loads(body)
+    assert status == 200 and ping["db"]["in_recovery"] is False and ping["redis"]["ok"] is True
+    assert "/web/health: {\"status\": \"pass\"}" in run.stdout
+    # the cron container runs, off the app network
+    cron = json.loads(docker("inspect", f"{STACK}-odoo-cron").stdout)[0]
+    assert cron["State"]["Status"] == "running" and f"{STACK}-app" not in cron["NetworkSettings"]["Networks"]
+
+
+def test_second_run_changes_nothing(stack, ansible_playbook):
+    started = time.monotonic()
+    run = ansible_playbook(PLAYBOOK, extra_vars=VARS)
+    stack["runs"].append(run)
+    print(f"\nprovision rerun: {time.monotonic() - started:.1f} s, changed={run.changed()}")
+    assert run.rc == 0, run.stdout[-3000:]
+    assert run.changed() == 0, run.stdout[-6000:]
+
+
+def test_over_budget_refused_before_any_change(stack, ansible_playbook):
+    before = web_containers()
+    run = ansible_playbook(PLAYBOOK, extra_vars={**VARS, "odoo_db_max_connections": 40, "odoo_web_replicas": 3})
+    stack["runs"].append(run)
+    assert run.rc != 0
+    assert "connection budget exceeded" in run.stdout and "40 - 10 reserved = 30" in run.stdout
+    assert run.changed() == 0
+    assert web_containers() == before
+
+
+def test_blue_green_failing_set_leaves_old_serving(stack, ansible_playbook):
+    before = web_containers()
+    sampler = Sampler()
+    run = ansible_playbook(ROLLOUT, extra_vars={**VARS, "odoo_image": "odooops/odoo-double:17.0-broken"})
+    samples = sampler.stop()
+    stack["runs"].append(run)
+    print(f"\nblue/green with a failing image: {samples['ok']} ok, {samples['fail']} failed samples")
+    assert run.rc != 0
+    assert "did not become healthy" in run.stdout and "keep serving" in run.stdout
+    assert web_containers() == before  # the new set was removed, the old one untouched
+    assert samples["fail"] == 0 and samples["ok"] > 20, samples
+
+
+def test_blue_green_good_set_replaces_old_without_a_failed_request(stack, ansible_playbook):
+    before = web_containers()
+    sampler = Sampler()
+    started = time.monotonic()
+    run = ansible_playbook(ROLLOUT, extra_vars={**VARS, "odoo_image": "odooops/odoo-double:17.0-b"})
+    print(f"\nrollout run: {time.monotonic() - started:.1f} s")
+    samples = sampler.stop()
+    stack["runs"].append(run)
+    print(f"\nblue/green 17.0-a -> 17.0-b: {samples['ok']} ok, {samples['fail']} failed samples")
+    assert run.rc == 0, run.stdout[-4000:]
+    after = web_containers()
+    assert len(after) == 2 and not set(after) & set(before)
+    assert all(w["image"] == "odooops/odoo-double:17.0-b" and w["health"] == "healthy" for w in after.values())
+    assert samples["fail"] == 0 and samples["ok"] > 20, samples
+    assert fetch_from_app_network("/web/health") == (200, '{"status": "pass"}')
+
+
+def test_secrets_absent_from_output_and_files(stack, sim_hosts):
+    for run in stack["runs"]:
+        for name, secret in SECRETS.items():
+            assert secret not in run.stdout and secret not in run.stderr, name
+    app = sim_hosts["app1"]
+    for name, secret in SECRETS.items():
+        found = docker("exec", app, "grep", "-rlF", secret, "/etc", "/var/lib/odooops", "/tmp", "/root",
+                       check=False).stdout.split()
+        for path in found:
+            mode = docker("exec", app, "stat", "-c", "%a", path).stdout.strip()
+            assert mode == "600", f"{name} found in {path} (mode {mode})"
+    # nor in the containers' definitions (environment, command line)
+    ids = docker("ps", "-aq", "--filter", f"label=org.odooops.stack={STACK}").stdout.split()
+    inspect = docker("inspect", *ids).stdout
+    for name, secret in SECRETS.items():
+        assert secret not in inspect, name
+    # the master password is stored hashed
+    conf = docker("exec", app, "sh", "-c", f"cat /etc/odooops/{STACK}/odoo/cron.conf").stdout
+    assert "admin_passwd = $pbkdf2-sha512$" in conf
