@@ -44,6 +44,7 @@ def test_over_budget_example_is_refused_naming_the_numbers():
 
 
 def test_bad_argument_is_refused():
-    res = playbook("-i", "inventories/examples/dedicated", "-e", json.dumps({**SECRETS, "odoo_db_sslmode": "sometimes"}),
+    bad = {**SECRETS, "odoo_db_sslmode": "sometimes"}
+    res = playbook("-i", "inventories/examples/dedicated", "-e", json.dumps(bad),
                    "tests/integration/odoo/playbooks/inventory_check.yml")
     assert res.returncode != 0 and "odoo_db_sslmode" in res.stdout
