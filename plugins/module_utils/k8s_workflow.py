@@ -231,6 +231,26 @@ def choose_switchover_target(status: dict, preferred: str | None = None) -> str:
     return standbys[0]
 
 
+# the upgrade gates of the VM target (module odoo_upgrade_gates) that facts from the Cluster status can feed
+K8S_GATES = ["freeze_window", "approval_reference", "backup_fresh", "replication"]
+
+
+def gate_facts(status: dict, cluster: str) -> dict:
+    """CloudNativePG Cluster status -> the facts odoo_upgrade_gates reads (backup_info, postgres.replication).
+
+    Replication: the healthy instances other than the primary count as streaming standbys; the status carries no
+    lag, so the lag limits are not checked on Kubernetes (the operator's own readiness covers a broken standby)."""
+    status = status or {}
+    primary = status.get("currentPrimary")
+    healthy = sorted(status.get("instancesStatus", {}).get("healthy", []))
+    standbys = [{"application_name": i, "state": "streaming", "lag_bytes": None, "replay_lag_seconds": None}
+                for i in healthy if i != primary]
+    last = status.get("lastSuccessfulBackup")
+    backup_info = {"backups": [{"id": cluster, "status": "completed", "end_time": last}] if last else [],
+                   "latest_good": {"id": cluster, "end_time": last} if last else None}
+    return {"backup_info": backup_info, "postgres": {"replication": standbys}}
+
+
 def failover_plan(t: r.Tenant, target: str) -> list[dict]:
     """Planned switchover the way `kubectl cnpg promote` does it: the Cluster's status subresource gets
     targetPrimary (and the Switchover phase); the operator fences the old primary, promotes the target and

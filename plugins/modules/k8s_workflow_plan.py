@@ -54,7 +54,9 @@ options:
     description: Instance to promote (C(failover)); found with RV(target) from O(cluster_status) when omitted.
     type: str
   cluster_status:
-    description: The CloudNativePG Cluster's C(status) as read from the API (C(failover) without O(target)).
+    description:
+      - The CloudNativePG Cluster's C(status) as read from the API - to choose the switchover target (C(failover)
+        without O(target)), and to return RV(gate_facts) for the upgrade gates.
     type: dict
   crd_dir:
     description: CRD directory for validating the objects of the plan (default E(ODOOOPS_CRD_DIR)).
@@ -118,6 +120,16 @@ target:
   description: The instance to promote (C(failover)).
   returned: when O(workflow=failover)
   type: str
+gate_facts:
+  description: C(backup_info) and C(postgres.replication) for M(odooops.hosting.odoo_upgrade_gates), from
+    O(cluster_status); the gates that can be fed on Kubernetes are in RV(gates).
+  returned: when O(cluster_status) is given
+  type: dict
+gates:
+  description: The upgrade gates that Kubernetes facts can feed (freeze window, approval, backup, replication).
+  returned: always
+  type: list
+  elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -155,6 +167,9 @@ def run(module: AnsibleModule) -> dict:
             raise k8s_validate.K8sValidationError(errors)
     elif objects:
         k8s_validate.validate(tenant.objects, str(platform["kubernetes_version"]), p["crd_dir"])
+    if p["cluster_status"] is not None:
+        result["gate_facts"] = k8s_workflow.gate_facts(p["cluster_status"], tenant.s["postgres"]["cluster_name"])
+    result["gates"] = list(k8s_workflow.K8S_GATES)
     result.update(steps=steps, rollback=rollback, resume=resume, step_ids=[s["id"] for s in steps],
                   step={s["id"]: s for s in steps + rollback + resume})
     for key in ("new_image", "old_image", "rollback_after"):

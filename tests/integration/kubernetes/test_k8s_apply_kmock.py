@@ -8,6 +8,7 @@ anything a controller does (rollouts, Jobs running, CloudNativePG) - those steps
 from __future__ import annotations
 
 import base64
+import datetime
 import os
 
 import pytest
@@ -93,7 +94,30 @@ def provisioned(ansible_playbook, kmock_api_module, crd_dir, tmp_path_factory):
     run = ansible_playbook("playbooks/kubernetes/provision.yml", inventory=DEDICATED, extra_vars=base)
     assert run.rc == 0, run.stdout[-3000:]
     assert kmock_api_module.obj("v1", "namespaces", None, "acme-staging-erp") is None   # only the one selected
-    return kmock_api_module, base
+    # what the operator would report: a primary, a healthy standby, a recent backup (the upgrade gates read it)
+    from ansible_collections.odooops.hosting.plugins.module_utils import k8s_status
+    k8s_status.patch_status(k8s_status.client(kmock_api_module.kubeconfig), "postgresql.cnpg.io/v1", "Cluster", "pg",
+                            "acme-prod-erp", {"currentPrimary": "pg-1",
+                                              "instancesStatus": {"healthy": ["pg-1", "pg-2", "pg-3"]},
+                                              "lastSuccessfulBackup": datetime.datetime.now(datetime.UTC).isoformat()})
+    return kmock_api_module, {**base, "upgrade_approval_ref": "CHG-1234"}
+
+
+def test_upgrade_refused_by_a_gate_changes_nothing(ansible_playbook, provisioned):
+    kmock_api, base = provisioned
+    ns = "acme-prod-erp"
+    web = kmock_api.obj("apps/v1", "deployments", ns, "odoo-web")
+    image = web["spec"]["template"]["spec"]["containers"][0]["image"]
+    run = ansible_playbook("playbooks/kubernetes/upgrade.yml", inventory=DEDICATED, extra_vars={
+        **base, "upgrade_approval_ref": "no ticket", "odooops_k8s_new_tag": "17.0-20261201",
+        "odooops_k8s_run_id": "g1"})
+    assert run.rc != 0 and "approval reference 'no ticket' does not match" in run.stdout
+    assert "Record the step reached" not in run.stdout
+    assert kmock_api.obj("apps/v1", "deployments", ns, "odoo-web")["spec"]["template"]["spec"]["containers"][0][
+        "image"] == image
+    assert kmock_api.obj("traefik.io/v1alpha1", "middlewares", ns, "maintenance")["spec"]["ipAllowList"][
+        "sourceRange"] == ["0.0.0.0/0", "::/0"]
+    assert kmock_api.obj("batch/v1", "jobs", ns, "odooops-snapshot-g1") is None
 
 
 def test_upgrade_calls_in_order(ansible_playbook, provisioned):

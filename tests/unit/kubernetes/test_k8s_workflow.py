@@ -155,3 +155,20 @@ def test_run_step_handles_every_action(tenant):
     for action in actions:
         assert os.path.exists(os.path.join(tasks, f"step_{action}.yml")), action
     json.dumps(plans)   # plain data: what the module returns
+
+
+def test_gate_facts_from_cluster_status():
+    from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_gates
+    status = {"currentPrimary": "pg-1", "instancesStatus": {"healthy": ["pg-2", "pg-1"]},
+              "lastSuccessfulBackup": "2026-11-27T02:00:00Z"}
+    facts = w.gate_facts(status, "pg")
+    assert facts["postgres"]["replication"] == [{"application_name": "pg-2", "state": "streaming", "lag_bytes": None,
+                                                 "replay_lag_seconds": None}]
+    now = upgrade_gates.parse_time("2026-11-27T10:00:00Z")
+    results = upgrade_gates.evaluate({"enabled": w.K8S_GATES}, {**facts, "approval_ref": "CHG-1001"}, now)
+    assert [r["ok"] for r in results] == [True, True, True, True], results
+    # no standby healthy, no backup yet: both gates refuse
+    results = upgrade_gates.evaluate({"enabled": ["backup_fresh", "replication"]},
+                                     w.gate_facts({"currentPrimary": "pg-1",
+                                                   "instancesStatus": {"healthy": ["pg-1"]}}, "pg"), now)
+    assert [r["ok"] for r in results] == [False, False]
