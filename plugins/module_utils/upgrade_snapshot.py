@@ -35,7 +35,8 @@ def now_stamp() -> str:
 
 
 def default_snapshot_name(db: str) -> str:
-    return f"{db}__pre_upgrade"[:63]
+    suffix = "__pre_upgrade"
+    return db[: 63 - len(suffix)] + suffix
 
 
 def failed_name(db: str, stamp: str | None = None) -> str:

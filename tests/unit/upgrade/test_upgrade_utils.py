@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_anonymise as an
+from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_modules as um
+from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_snapshot as snap
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo_docker import demux
+
+
+@pytest.mark.parametrize("version,series,adapted", [
+    ("1.3", "17.0", "17.0.1.3"), ("17.0.1.3", "17.0", "17.0.1.3"), ("17.0", "17.0", "17.0.17.0"),
+    ("2.0", None, "2.0"), ("16.0.1.0", "17.0", "17.0.16.0.1.0"),
+])
+def test_adapt_version_as_odoo(version, series, adapted):
+    assert um.adapt_version(version, series) == adapted
+
+
+def test_diff_versions_finds_changed_and_missing():
+    image = {"base": "1.3", "stock": "1.2", "point_of_sale": "17.0.1.0.2"}
+    installed = {"base": "17.0.1.3", "stock": "17.0.1.1", "point_of_sale": "17.0.1.0.1", "pos_custom": "17.0.1.0"}
+    d = um.diff_versions(image, installed, "17.0")
+    assert d["changed"] == {"stock": {"from": "17.0.1.1", "to": "17.0.1.2"},
+                            "point_of_sale": {"from": "17.0.1.0.1", "to": "17.0.1.0.2"}}
+    assert d["missing"] == ["pos_custom"]
+    assert um.guess_series({"base": "17.0.1.3"}) == "17.0" and um.guess_series({"base": "1.3"}) is None
+
+
+def test_redact_and_secret_env():
+    assert um.redact("db_password = s3cr3t-pw, again s3cr3t-pw", ["s3cr3t-pw", "ab"]) == \
+        "db_password = ********, again ********"
+    spec = um.ContainerSpec.__new__(um.ContainerSpec)
+    spec.env = ["PGPASSWORD=hunter22", "PGSERVICE=odoo", "S3_SECRET_KEY=k3y-value", "PATH=/usr/bin"]
+    assert spec.secrets() == ["hunter22", "k3y-value"]
+
+
+def test_demux_docker_log_frames():
+    frames = b"".join(bytes([stream, 0, 0, 0]) + struct.pack(">I", len(p)) + p
+                      for stream, p in ((1, b"out line\n"), (2, b"err line\n")))
+    assert demux(frames) == "out line\nerr line\n"
+    assert demux(b"tty output") == "tty output"
+
+
+def test_pseudonyms_are_deterministic_keyed_and_shaped():
+    k1, k2 = b"k" * 32, b"j" * 32
+    assert an.pseudonym(k1, "res_partner", "email", 7, "email") == an.pseudonym(k1, "res_partner", "email", 7, "email")
+    assert an.pseudonym(k1, "res_partner", "email", 7, "email") != an.pseudonym(k2, "res_partner", "email", 7, "email")
+    assert an.pseudonym(k1, "res_partner", "email", 7, "email").endswith("@example.invalid")
+    assert an.pseudonym(k1, "res_partner", "phone", 7, "phone").startswith("+99 ")
+    assert an.pseudonym(k1, "res_partner", "vat", 7, "blank") is None
+
+
+def test_snapshot_names_fit_postgres_identifiers():
+    long = "x" * 63
+    assert len(snap.default_snapshot_name(long)) == 63 and snap.default_snapshot_name(long) != long
+    assert snap.default_snapshot_name(long).endswith("__pre_upgrade")
+    assert len(snap.failed_name(long, "20260101000000")) == 63
+    assert snap.failed_name("odoo", "1") == "odoo__failed_1"
