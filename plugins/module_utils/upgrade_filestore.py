@@ -31,7 +31,7 @@ create)
   else mkdir "$SNAP"; chown "$owner" "$SNAP"; fi ;;
 restore)
   if [ ! -d "$SNAP" ]; then echo "no filestore snapshot $SNAP" >&2; exit 3; fi
-  if [ -e "$DB" ]; then mv "$DB" "$FAILED"; fi
+  if [ -e "$DB" ]; then mv "$DB" "$FAILED"; echo "restored live=1"; else echo "restored live=0"; fi
   mv "$SNAP" "$DB"
   if [ "$KEEP" != 1 ] && [ -e "$FAILED" ]; then rm -rf "$FAILED"; fi ;;
 drop)
@@ -57,6 +57,8 @@ class VolumeFilestore:
         res = self.engine.run_oneshot(self.image, ["-c", SCRIPT], entrypoint=["/bin/sh"], env=env, user="0:0",
                                       binds=[f"{self.volume}:/odooops-volume"], timeout=self.timeout,
                                       labels={"org.odooops.purpose": "filestore-" + action})
+        if res["exit_code"] == 3:
+            raise snap.SnapshotError(f"no filestore snapshot {snapshot} in volume {self.volume} to restore")
         if res["timed_out"] or res["exit_code"] != 0:
             raise snap.SnapshotError(f"filestore {action} in volume {self.volume} failed "
                                      f"(exit {res['exit_code']}): {res['logs'].strip()[-500:]}")
@@ -82,17 +84,18 @@ class VolumeFilestore:
 
     def restore(self, db: str, snapshot: str | None = None, check_mode: bool = False, keep_failed: bool = True,
                 stamp: str | None = None) -> dict:
+        """One helper container (no probe first): the rollback is on the clock."""
         snapshot = snapshot or snap.default_snapshot_name(db)
         failed = snap.failed_name(db, stamp)
-        state = self.probe(db, snapshot)
-        if not state["snapshot"]:
-            raise snap.SnapshotError(f"no filestore snapshot {snapshot} in volume {self.volume} to restore")
         if check_mode:
+            if not self.probe(db, snapshot)["snapshot"]:
+                raise snap.SnapshotError(f"no filestore snapshot {snapshot} in volume {self.volume} to restore")
             return {"changed": True, "path": f"{self.volume}:{self.root}/{db}", "failed_path": None, "duration": 0.0}
         start = time.monotonic()
-        self._run("restore", db, snapshot, failed, keep_failed)
+        out = self._run("restore", db, snapshot, failed, keep_failed)
+        had_live = "restored live=1" in out
         return {"changed": True, "path": f"{self.volume}:{self.root}/{db}",
-                "failed_path": f"{self.volume}:{self.root}/{failed}" if keep_failed and state["live"] else None,
+                "failed_path": f"{self.volume}:{self.root}/{failed}" if keep_failed and had_live else None,
                 "duration": round(time.monotonic() - start, 3)}
 
     def drop(self, db: str, snapshot: str | None = None, check_mode: bool = False) -> dict:

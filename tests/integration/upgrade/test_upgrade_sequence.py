@@ -154,3 +154,17 @@ def test_failures_roll_back_to_identical_state(running, case):
         # the update had committed new versions: the swap back undid them
         assert out["update"]["exit_code"] == 0
     assert versions(stack.pg)["stock"] == "17.0.1.1"
+
+
+def test_volume_filestore_snapshot_check_mode_and_refusal(double_stack):
+    stack = double_stack
+    docker("volume", "create", "--label", "org.odooops.testbed=1", "--label", stack.label, stack.volume)
+    fs = VolumeFilestore(stack.engine, stack.volume, IMAGE_A)
+    with pytest.raises(snap.SnapshotError, match="no filestore snapshot odoo__pre_upgrade"):
+        fs.restore("odoo")
+    assert fs.create("odoo", check_mode=True)["changed"]
+    assert not fs.probe("odoo", "odoo__pre_upgrade")["snapshot"]
+    assert fs.create("odoo")["changed"] and not fs.create("odoo")["changed"]
+    res = fs.restore("odoo")
+    assert res["changed"] and res["failed_path"] is None  # there was no live filestore
+    assert fs.probe("odoo", "odoo__pre_upgrade") == {"live": True, "snapshot": False, "files": 0}
