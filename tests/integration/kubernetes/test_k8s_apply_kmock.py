@@ -100,7 +100,14 @@ def provisioned(ansible_playbook, kmock_api_module, crd_dir, tmp_path_factory):
                             "acme-prod-erp", {"currentPrimary": "pg-1",
                                               "instancesStatus": {"healthy": ["pg-1", "pg-2", "pg-3"]},
                                               "lastSuccessfulBackup": datetime.datetime.now(datetime.UTC).isoformat()})
-    return kmock_api_module, {**base, "upgrade_approval_ref": "CHG-1234"}
+    return kmock_api_module, {**base, "upgrade_approval_ref": "CHG-1234",
+                              "upgrade_audit_path": str(tmp / "audit" / "upgrades.jsonl")}
+
+
+def _last_audit(base: dict) -> dict:
+    import json
+    with open(base["upgrade_audit_path"]) as handle:
+        return json.loads(handle.read().splitlines()[-1])
 
 
 def test_upgrade_refused_by_a_gate_changes_nothing(ansible_playbook, provisioned):
@@ -118,6 +125,8 @@ def test_upgrade_refused_by_a_gate_changes_nothing(ansible_playbook, provisioned
     assert kmock_api.obj("traefik.io/v1alpha1", "middlewares", ns, "maintenance")["spec"]["ipAllowList"][
         "sourceRange"] == ["0.0.0.0/0", "::/0"]
     assert kmock_api.obj("batch/v1", "jobs", ns, "odooops-snapshot-g1") is None
+    audit = _last_audit(base)
+    assert audit["outcome"] == "refused" and "approval reference" in audit["reason"] and audit["steps_done"] == []
 
 
 def test_upgrade_calls_in_order(ansible_playbook, provisioned):
@@ -142,6 +151,9 @@ def test_upgrade_calls_in_order(ansible_playbook, provisioned):
     mw = kmock_api.obj("traefik.io/v1alpha1", "middlewares", ns, "maintenance")
     assert mw["spec"]["ipAllowList"]["sourceRange"] == ["0.0.0.0/0", "::/0"]
     assert mw["metadata"]["annotations"]["odooops.io/maintenance"] == "off"
+    audit = _last_audit(base)
+    assert audit["outcome"] == "upgraded" and audit["image_target"].endswith(":17.0-20261201")
+    assert audit["steps_done"] == order and audit["approval_ref"] == "CHG-1234"
 
 
 def test_switchover_and_backup(ansible_playbook, provisioned):
@@ -186,6 +198,8 @@ def test_failed_module_update_rolls_back(ansible_playbook, provisioned):
     assert web["spec"]["replicas"] == 2
     mw = kmock_api.obj("traefik.io/v1alpha1", "middlewares", ns, "maintenance")
     assert mw["spec"]["ipAllowList"]["sourceRange"] == ["0.0.0.0/0", "::/0"]
+    audit = _last_audit(base)
+    assert audit["outcome"] == "rolled_back" and audit["reason"] == "failed at step wait_module_update"
 
 
 def test_status_patch_is_idempotent_and_honours_check_mode(kmock_api):
