@@ -39,8 +39,9 @@ def drill_report(*, db_name: str, backup: dict, restore: dict, verified: dict | 
     if verified is not None:
         check("checksums", all(v.get("ok") for v in verified.values()),
               f"{len(verified)} parts verified (sha256 and size against the manifest)")
+    restore_s = (restore.get("timings") or {}).get("total_s")
     check("restore", bool(restore.get("changed")) and not restore.get("failed"),
-          f"into {restore.get('target_db')} in {rto if rto is not None else '?'} s")
+          f"into {restore.get('target_db')} in {restore_s if restore_s is not None else '?'} s")
     stats = restore.get("statistics") or {}
     for table, v in sorted((stats.get("tables") or {}).items()):
         check(f"rows:{table}", v.get("ok"), f"expected {v.get('expected')}, found {v.get('actual')}")
