@@ -36,17 +36,28 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.integration)
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_make_collect_report(collector):
+def _alias_local_conftest(config, folder) -> None:
     """Let a test module's `from conftest import X` reach the conftest of its own folder.
 
-    Several folders have a conftest.py; Python caches only one module named "conftest". Before a
-    test module is imported, point that name at the closest conftest, as pytest resolves fixtures.
+    Several folders have a conftest.py; Python caches only one module named "conftest". Point that
+    name at the closest conftest, as pytest resolves fixtures, before a test module is imported and
+    before each test runs (some tests import from their conftest inside the test).
     """
+    mods = config.pluginmanager._getconftestmodules(folder)
+    if mods:
+        sys.modules["conftest"] = mods[-1]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector):
     if isinstance(collector, pytest.Module):
-        mods = collector.config.pluginmanager._getconftestmodules(collector.path.parent)
-        if mods:
-            sys.modules["conftest"] = mods[-1]
+        _alias_local_conftest(collector.config, collector.path.parent)
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    _alias_local_conftest(item.config, item.path.parent)
     return (yield)
 
 
