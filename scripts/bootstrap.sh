@@ -17,6 +17,8 @@ step() { printf '[bootstrap %3ss] %s\n' "$(( $(date +%s) - t0 ))" "$*"; }
 # 1. packages ---------------------------------------------------------------------------------------
 PKGS=(docker.io debootstrap postgresql-15 postgresql-client-15 redis-server pgbackrest stunnel4
       etcd-server patroni python3-venv python3-dev make git iproute2 iptables openssl curl ca-certificates)
+# kubectl (for `kubectl kustomize` checks of the GitOps tree): Debian's client only where none exists
+command -v kubectl >/dev/null || PKGS+=(kubernetes-client)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
