@@ -3,6 +3,7 @@
 
   .venv/bin/python bench/backup.py                 # ~1 GB database + ~0.5 GB filestore (several minutes)
   BENCH_SCALE=0.1 .venv/bin/python bench/backup.py # quick run at a tenth of the size
+  BENCH_RESTORE_JOBS=4 ...                         # pg_restore jobs (default 2)
 
 Ours: pg_dump -Fc -Z1 of an exported snapshot + the referenced filestore as a tar, both streamed concurrently,
 encrypted (AES-256-GCM chunks) and uploaded as parallel multipart uploads to S3 (moto on loopback); restore =
@@ -42,6 +43,7 @@ from testbed.s3 import ACCESS_KEY, SECRET_KEY, MotoServer  # noqa: E402
 
 MB = 1024 * 1024
 SCALE = float(os.environ.get("BENCH_SCALE", "1.0"))
+RESTORE_JOBS = int(os.environ.get("BENCH_RESTORE_JOBS", "2"))
 
 EXTRA = """
 CREATE TABLE mail_message (id serial PRIMARY KEY, model varchar, res_id int, author_id int, date timestamp,
@@ -211,8 +213,8 @@ def main() -> int:
         results.append(measure("baseline restore (psql)", lambda: odoo_restore(
             pg, os.path.join(work, "odoo.zip"), "shop_base", fs_root), exclude))
         results.append(measure("odooops restore (download incl.)", lambda: restore_backup(
-            conn, s3, "bench", entry, "shop_ours", filestore_root=fs_root, key_ring=ring, jobs=2, workdir=work),
-            exclude))
+            conn, s3, "bench", entry, "shop_ours", filestore_root=fs_root, key_ring=ring, jobs=RESTORE_JOBS,
+            workdir=work), exclude))
 
         stored = sum(p["size"] for p in entry.manifest["odooops"]["parts"])
         print(f"\nbaseline zip {results[0]['out'] / MB:.0f} MB; odooops parts {stored / MB:.0f} MB (encrypted)")
