@@ -1,6 +1,6 @@
 """roles/pgbackrest on the simulated db1 host: check mode, apply, idempotence, then the real effect (archiving to
-an encrypted S3 repository works: `pgbackrest check` and a full backup) with S3 = moto behind stunnel on the
-test network's gateway address (reachable from the containers)."""
+an encrypted S3 repository works: `pgbackrest check` and a full backup), then playbooks/restore.yml in PITR mode
+to a target time. S3 = moto behind stunnel on the test network's gateway address (reachable from the containers)."""
 from __future__ import annotations
 
 import os
@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -96,6 +97,19 @@ def test_role_archives_to_encrypted_s3(sim_hosts, lan_s3, ansible_playbook):
         info = lan_s3["client"].get_object(Bucket="pgbr-role",
                                            Key=f"pgbackrest/{PREFIX}stack/backup/odoo/backup.info")["Body"].read()
         assert info.startswith(b"Salted__")  # repository encrypted
+
+        # restore.yml, PITR: rows before the target time come back, rows after it do not
+        dexec(db1, *psql, "CREATE TABLE sale (tag text); INSERT INTO sale SELECT 'before' FROM generate_series(1, 7)")
+        time.sleep(1.2)
+        target = dexec(db1, *psql, "SELECT clock_timestamp()::text").stdout.strip()
+        time.sleep(1.2)
+        dexec(db1, *psql, "INSERT INTO sale SELECT 'after' FROM generate_series(1, 5)")
+        dexec(db1, *pgbr, "check")  # the WAL holding the later rows is archived too
+        pitr = ansible_playbook("playbooks/restore.yml", extra_vars={
+            "ansible_become_method": "su", "odooops_restore_method": "pitr", "odooops_restore_target_time": target})
+        assert pitr.rc == 0, pitr.stdout[-3000:]
+        assert dexec(db1, *psql, "SELECT pg_is_in_recovery()").stdout.strip() == "f"
+        assert dexec(db1, *psql, "SELECT tag || ':' || count(*) FROM sale GROUP BY tag").stdout.split() == ["before:7"]
     finally:
         dexec(db1, "pg_dropcluster", "15", "main", "--stop", check=False)
         dexec(db1, "rm", "-rf", "/etc/pgbackrest", "/var/log/pgbackrest", "/var/spool/pgbackrest", check=False)
