@@ -133,7 +133,8 @@ class Bench:
         docker("start", self.web)
         self.healthy()
         end = time.monotonic()
-        self.parts = {"database swap": round(t_db - start, 2), "filestore swap (helper container)": round(t_fs - t_db, 2),
+        self.parts = {"database swap": round(t_db - start, 2),
+                      "filestore swap (helper container)": round(t_fs - t_db, 2),
                       "old container started + healthy": round(end - t_fs, 2)}
         # the failed copies are kept by the playbook for analysis; dropped here, outside the measured time
         for info in snap.list_snapshots(admin, "odoo"):
