@@ -71,6 +71,8 @@ def list_backups(s3, bucket: str, prefix: str = "backups/", db_name: str | None 
     entries = []
     for key, objects in groups.items():
         db, bid = key.split("/")
+        if parse_backup_id(bid) is None:  # not one of ours (e.g. other objects under an empty prefix)
+            continue
         entry = BackupEntry(db_name=db, backup_id=bid, dir=f"{prefix}{key}/", time=parse_backup_id(bid),
                             objects=objects)
         if MANIFEST in objects:
@@ -261,18 +263,24 @@ def delete_backup(s3, bucket: str, entry: BackupEntry, now: dt.datetime | None =
 def apply_retention(s3, bucket: str, prefix: str, db_name: str | None, now: dt.datetime | None = None,
                     check_mode: bool = False, **policy) -> dict:
     now = now or utcnow()
-    entries = list_backups(s3, bucket, prefix, db_name)
-    plan = plan_retention(entries, now, **policy)
+    by_db: dict[str, list[BackupEntry]] = {}
+    for e in list_backups(s3, bucket, prefix, db_name):
+        by_db.setdefault(e.db_name, []).append(e)
+    keep, delete, locked = {}, [], []
+    for entries in by_db.values():  # GFS counts apply to each database separately
+        plan = plan_retention(entries, now, **policy)
+        keep.update(plan["keep"])
+        delete += plan["delete"]
+        locked += plan["locked"]
     deleted = []
     if not check_mode:
-        for e in plan["delete"]:
+        for e in delete:
             delete_backup(s3, bucket, e, now)
             deleted.append(e.backup_id)
-    return {"keep": plan["keep"], "delete": [e.backup_id for e in plan["delete"]],
-            "deleted": deleted,
+    return {"keep": keep, "delete": [e.backup_id for e in delete], "deleted": deleted,
             "locked": [{"backup_id": e.backup_id, "locked_until": e.locked_until.isoformat() if e.locked_until
-                        else None, "legal_hold": e.legal_hold} for e in plan["locked"]],
-            "changed": bool(plan["delete"])}
+                        else None, "legal_hold": e.legal_hold} for e in locked],
+            "changed": bool(delete)}
 
 
 # -- off-site copy -----------------------------------------------------------------------------------------

@@ -188,3 +188,17 @@ def test_object_lock_protects_backup_from_retention_and_by_hand(odoo_db, s3, s3_
     with pytest.raises(Exception, match="AccessDenied|locked|protected|retention"):
         s3.delete_object(Bucket=s3_bucket, Key=versions[0]["Key"], VersionId=versions[0]["VersionId"])
     assert find_backup(s3, s3_bucket, "backups/", "shop", lid).good
+
+
+def test_retention_counts_apply_per_database(odoo_db, s3, s3_bucket):
+    odoo_db["pg"].psql('CREATE DATABASE "shop2" TEMPLATE "shop"')
+    now = dt.datetime.now(dt.UTC)
+    made = {}
+    for db in ("shop", "shop2"):
+        for age in (3, 0):
+            m = BackupRun(odoo_db["conn"], s3, db_name=db, bucket=s3_bucket, now=now - dt.timedelta(days=age)).run()
+            made[(db, age)] = m["odooops"]["backup_id"]
+    done = apply_retention(s3, s3_bucket, "backups/", None, daily=1, weekly=0, monthly=0)
+    assert sorted(done["deleted"]) == sorted([made[("shop", 3)], made[("shop2", 3)]])
+    left = {(e.db_name, e.backup_id) for e in list_backups(s3, s3_bucket, "backups/")}
+    assert left == {("shop", made[("shop", 0)]), ("shop2", made[("shop2", 0)])}
