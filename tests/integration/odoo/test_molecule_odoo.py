@@ -1,0 +1,40 @@
+"""The molecule scenario of the odoo role (docker driver; a db host and an app host with the engine's socket):
+syntax, create, converge, idempotence, verify, cleanup, destroy."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-") + "mol-"
+
+
+def _docker(*args: str) -> None:
+    subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
+
+
+@pytest.mark.slow
+def test_molecule_odoo(docker_engine):
+    env = {**os.environ, "PATH": os.path.join(ROOT, ".venv", "bin") + os.pathsep + os.environ["PATH"],
+           "ANSIBLE_CONFIG": os.path.join(ROOT, "ansible.cfg"), "ODOOOPS_MOLECULE_PREFIX": PREFIX,
+           "ANSIBLE_FORCE_COLOR": "0", "NO_COLOR": "1"}
+    try:
+        proc = subprocess.run([os.path.join(ROOT, ".venv", "bin", "molecule"), "test", "-s", "odoo"], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=2400)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, out[-8000:]
+        assert "idempotence" in out.lower()
+    finally:
+        # if molecule stopped half-way, remove what it left (names of this run's prefix only)
+        stack = f"{PREFIX}odoo"
+        ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=org.odooops.stack={stack}"],
+                             capture_output=True, text=True, check=False).stdout.split()
+        if ids:
+            _docker("rm", "-f", "-v", *ids)
+        _docker("rm", "-f", f"{PREFIX}odoo-db", f"{PREFIX}odoo-app")
+        _docker("volume", "rm", f"{stack}-odoo-data")
+        for net in ("ingress", "app", "data"):
+            _docker("network", "rm", f"{stack}-{net}")
+        _docker("network", "rm", f"{PREFIX}odoo-lan")
