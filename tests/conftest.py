@@ -184,6 +184,10 @@ def ansible_playbook():
         cmd = [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i",
                inventory or os.path.join(ROOT, "inventories", "local"),
                "-e", json.dumps({"odooops_local_prefix": TEST_PREFIX, **(extra_vars or {})})]
+        vault_pass = os.path.join(ROOT, ".odooops", "vault-pass")
+        if inventory is None and os.path.exists(vault_pass):
+            # after `make demo`, inventories/local holds an encrypted vault.yml (playbooks/secrets_init.yml)
+            cmd += ["--vault-password-file", vault_pass]
         if check:
             cmd.append("--check")
         cmd += [*args, os.path.join(ROOT, playbook) if not os.path.isabs(playbook) else playbook]
