@@ -1,0 +1,76 @@
+"""Helpers of the edge tests (imported by conftest.py and test_edge.py)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-")
+HERE = os.path.dirname(os.path.abspath(__file__))
+PLAYBOOKS = os.path.join(HERE, "playbooks")
+# Images built on the app host from a Debian base, since no registry is reachable here.
+LOCAL_IMAGES = {
+    "redis_image": "odooops/redis:7",
+    "redis_image_build": True,
+    "redis_image_build_base": "odooops/debian:bookworm",
+    "traefik_publisher_build_base": "odooops/debian:bookworm",
+}
+
+
+def docker(*args: str, check: bool = True) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check).stdout.strip()
+
+
+def inspect(name: str) -> dict:
+    return json.loads(docker("inspect", name))[0]
+
+
+def http_get(url: str, timeout: float = 5) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback test URL
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def wait_http(url: str, status: int = 200, timeout: float = 30) -> tuple[int, str]:
+    deadline = time.monotonic() + timeout
+    last: tuple[int, str] = (0, "")
+    while time.monotonic() < deadline:
+        try:
+            last = http_get(url)
+            if last[0] == status:
+                return last
+        except OSError as exc:
+            last = (0, str(exc))
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer {status} within {timeout}s: {last}")
+
+
+def start_backend(stack: str, name: str, text: str) -> str:
+    """A stand-in for an Odoo web container (python3 -m http.server, NOT Odoo): alias <stack>-odoo-web on the app
+    network, /web/health on 8069 and a second server on 8072 for /websocket."""
+    cname = f"{stack}-{name}"
+    script = (f"mkdir -p /w/web /ws/websocket && printf '{text}' > /w/web/health && printf 'ws-{text}' > "
+              "/ws/websocket/index.html && (cd /ws && python3 -m http.server 8072 &) && cd /w && "
+              "exec python3 -m http.server 8069")
+    docker("run", "-d", "--name", cname, "--network", f"{stack}-app", "--network-alias", f"{stack}-odoo-web",
+           "--label", f"org.odooops.stack={stack}", "--label", "org.odooops.test=edge",
+           "odooops/debian:bookworm", "sh", "-c", script)
+    return cname
+
+
+def cleanup_stack(stack: str, app1: str | None = None) -> None:
+    ids = docker("ps", "-aq", "--filter", f"label=org.odooops.stack={stack}").split()
+    if ids:
+        docker("rm", "-f", "-v", *ids, check=False)
+    for net in ("ingress", "app", "data"):
+        docker("network", "rm", f"{stack}-{net}", check=False)
+    for vol in docker("volume", "ls", "-q", "--filter", f"name={stack}-").split():
+        if vol.startswith(f"{stack}-"):
+            docker("volume", "rm", vol, check=False)
+    if app1:
+        docker("exec", app1, "rm", "-rf", f"/etc/odooops/{stack}", check=False)

@@ -1,0 +1,229 @@
+"""Edge of an app host on the simulated VM app1: network segmentation, Redis ACL, secrets kept out of sight,
+idempotence, Traefik configuration validated against the official schemas, maintenance switch, and the
+fallback publisher (no Traefik image exists here) following the Odoo alias.
+
+The HTTP backends are stand-ins for Odoo web containers (python3 -m http.server), not Odoo.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import uuid
+
+import pytest
+import yaml
+from edge_helpers import PLAYBOOKS, cleanup_stack, docker, http_get, inspect, start_backend, wait_http
+
+from ansible_collections.odooops.hosting.plugins.module_utils import traefik_config as tc
+
+# two converges of the edge on a shared 2-core machine; far quicker on an idle one
+pytestmark = pytest.mark.timeout(1800)
+
+
+def stack_containers(stack: str) -> list[dict]:
+    ids = docker("ps", "-aq", "--filter", f"label=org.odooops.stack={stack}").split()
+    return [json.loads(docker("inspect", i))[0] for i in ids]
+
+
+def redis_cli(container: str, user: str, password: str | None, *args: str) -> str:
+    env = ["-e", f"REDISCLI_AUTH={password}"] if password else []
+    cmd = ["docker", "exec", *env, container, "redis-cli", "--no-auth-warning"]
+    if user:
+        cmd += ["--user", user]
+    res = subprocess.run([*cmd, *args], capture_output=True, text=True, check=False)
+    return (res.stdout + res.stderr).strip()
+
+
+def app1_file(edge, path: str) -> str:
+    return docker("exec", edge["app1"], "cat", path)
+
+
+def test_converges_then_second_run_changes_nothing(edge):
+    assert edge["first"].changed() > 0
+    assert edge["second"].rc == 0, edge["second"].stdout[-4000:]
+    assert edge["second"].recap()["app1"]["changed"] == 0, edge["second"].stdout[-6000:]
+
+
+def test_networks_are_segmented(edge):
+    nets = {n: json.loads(docker("network", "inspect", f"{edge['stack']}-{n}"))[0] for n in ("ingress", "app", "data")}
+    assert nets["ingress"]["Internal"] is False
+    assert nets["app"]["Internal"] is True and nets["data"]["Internal"] is True
+    assert all(n["Labels"]["org.odooops.stack"] == edge["stack"] for n in nets.values())
+    redis = inspect(f"{edge['stack']}-redis")
+    assert set(redis["NetworkSettings"]["Networks"]) == {f"{edge['stack']}-data"}
+    assert f"{edge['stack']}-redis" in redis["NetworkSettings"]["Networks"][f"{edge['stack']}-data"]["Aliases"]
+
+
+def test_nothing_but_the_edge_publishes_ports(edge):
+    start_backend(edge["stack"], "blue-ports", "x")
+    containers = stack_containers(edge["stack"])
+    published = {c["Name"].lstrip("/"): c["HostConfig"]["PortBindings"] or {} for c in containers}
+    assert f"{edge['stack']}-redis" in published
+    publisher = published.pop(f"{edge['stack']}-publisher")
+    assert publisher == {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(edge["http_port"])}]}
+    assert all(not bindings for bindings in published.values()), published
+    docker("rm", "-f", f"{edge['stack']}-blue-ports")
+
+
+def test_redis_acl(edge):
+    primary = f"{edge['stack']}-redis"
+    odoo, admin = edge["odoo_password"], edge["admin_password"]
+    assert "NOAUTH" in redis_cli(primary, "", None, "ping")  # default user is off
+    assert "WRONGPASS" in redis_cli(primary, "odoo", "wrong-password", "ping")
+    assert redis_cli(primary, "odoo", odoo, "set", "session:abc", "1") == "OK"
+    assert "NOPERM" in redis_cli(primary, "odoo", odoo, "set", "other:abc", "1")
+    refused = (["flushall"], ["config", "get", "maxmemory"], ["keys", "*"], ["acl", "list"],
+               ["client", "kill", "id", "1"])
+    for cmd in refused:
+        assert "NOPERM" in redis_cli(primary, "odoo", odoo, *cmd), cmd
+    assert redis_cli(primary, "admin", admin, "config", "get", "maxmemory-policy").split() == \
+        ["maxmemory-policy", "allkeys-lru"]
+    assert redis_cli(primary, "admin", admin, "config", "get", "appendonly").split() == ["appendonly", "yes"]
+
+
+def test_redis_passwords_out_of_sight(edge):
+    secrets = [edge["admin_password"], edge["odoo_password"]]
+    # docker inspect of every container of the stack
+    for c in stack_containers(edge["stack"]):
+        dump = json.dumps(c)
+        assert not any(s in dump for s in secrets), c["Name"]
+    # every process on the machine (containers share the kernel): command lines and environments we can read
+    ps = subprocess.run(["ps", "-eww", "-o", "args"], capture_output=True, text=True, check=True).stdout
+    assert not any(s in ps for s in secrets)
+    # the playbook output, at -vvv
+    out = edge["first"].stdout + edge["first"].stderr + edge["second"].stdout + edge["second"].stderr
+    assert "censored" in out and "ESTABLISH" in out  # no_log took effect, and the first run was really -vvv
+    assert not any(s in out for s in secrets)
+    # files on the app host: the ACL file holds digests only; files holding any secret are 0600
+    found = docker("exec", edge["app1"], "sh", "-c",
+                   f"grep -rlF -e '{secrets[0]}' -e '{secrets[1]}' /etc/odooops/{edge['stack']} /var/lib/odooops "
+                   "|| true")
+    assert found == ""
+    acl = app1_file(edge, f"/etc/odooops/{edge['stack']}/redis/users.acl")
+    assert hashlib.sha256(secrets[1].encode()).hexdigest() in acl
+    modes = docker("exec", edge["app1"], "stat", "-c", "%a %n", f"/etc/odooops/{edge['stack']}/redis/users.acl",
+                   f"/etc/odooops/{edge['stack']}/redis/{edge['stack']}-redis.conf").splitlines()
+    assert all(m.startswith("600 ") for m in modes), modes
+    inside = docker("exec", f"{edge['stack']}-redis", "stat", "-c", "%a %u", "/usr/local/etc/redis/users.acl")
+    assert inside == "600 999"
+
+
+def test_rendered_traefik_configuration_validates(edge, shared_dir):
+    base = f"/etc/odooops/{edge['stack']}/traefik"
+    static = yaml.safe_load(app1_file(edge, f"{base}/traefik.yml"))
+    dynamic = {f: yaml.safe_load(app1_file(edge, f"{base}/dynamic/{f}")) for f in ("odoo.yml", "maintenance.yml")}
+    schemas = os.path.join(shared_dir, "schemas", "traefik")
+    tc.validate(schemas, static, dynamic)
+    routers = dynamic["odoo.yml"]["http"]["routers"]
+    assert {"shop-example-test", "shop-example-test-websocket", "b2b-dbmanager"} <= set(routers)
+    assert routers["b2b-dbmanager"]["middlewares"][0] == "database-manager-allowlist"
+    service = dynamic["odoo.yml"]["http"]["services"]["odoo"]["loadBalancer"]
+    assert service["servers"] == [{"url": f"http://{edge['stack']}-odoo-web:8069"}]
+    assert service["healthCheck"]["path"] == "/web/health"
+    assert static["entryPoints"]["web"]["http"]["redirections"]["entryPoint"]["to"] == "websecure"
+    assert static["accessLog"]["format"] == "json" and "prometheus" in static["metrics"]
+    # a deliberately broken copy fails
+    routers["b2b"]["service"] = "missing"
+    routers["b2b"]["rule"] = 42
+    with pytest.raises(tc.TraefikConfigError) as err:
+        tc.validate(schemas, static, dynamic)
+    assert any("b2b/rule" in p for p in err.value.problems) and any("'missing'" in p for p in err.value.problems)
+
+
+@pytest.mark.parametrize("variant", ["full"])
+def test_every_template_variant_validates(variant, ansible_playbook, shared_dir, tmp_path):
+    extra = {"render_dest": str(tmp_path), "traefik_stack": "v", "traefik_acme_enabled": True,
+             "traefik_acme_email": "ops@example.test", "traefik_acme_challenge": "http", "traefik_maintenance": True,
+             "traefik_maintenance_bypass": ["10.0.0.0/8", "192.168.1.5/32"], "traefik_redirect_https": False,
+             "traefik_sites": [{"host": "a.example.test", "service": "tenant_a"}, {"host": "b.example.test",
+                                                                                    "tls": False}],
+             "traefik_tls_certificates": [{"name": "a", "cert": "C", "key": "K"}]}
+    run = ansible_playbook(os.path.join(PLAYBOOKS, "render_traefik.yml"), extra_vars=extra)
+    assert run.rc == 0, run.stdout[-3000:]
+    load = lambda f: yaml.safe_load((tmp_path / f).read_text())  # noqa: E731
+    tc.validate(os.path.join(shared_dir, "schemas", "traefik"), load("traefik.yml"),
+                {"odoo.yml": load("odoo.yml"), "maintenance.yml": load("maintenance.yml")})
+    assert load("traefik.yml")["certificatesResolvers"]["acme"]["acme"]["httpChallenge"] == {"entryPoint": "web"}
+    assert "ClientIP(`10.0.0.0/8`)" in load("maintenance.yml")["http"]["routers"]["maintenance-websecure"]["rule"]
+
+
+def test_fallback_publisher_forwards_and_follows_the_alias(edge):
+    """Blue/green moves the alias <stack>-odoo-web; the published URL keeps serving whichever set carries it."""
+    assert "NOTICE: no Traefik image" in edge["first"].stdout
+    assert edge["first"].stdout.count("NOTICE: no Traefik image") == 1
+    blue = start_backend(edge["stack"], "blue", "blue")
+    try:
+        assert wait_http(edge["url"] + "/web/health")[1] == "blue"
+        assert http_get(edge["url"] + "/websocket/")[1] == "ws-blue"  # /websocket goes to the gevent port
+        green = start_backend(edge["stack"], "green", "green")
+        docker("rm", "-f", blue)
+        assert wait_http(edge["url"] + "/web/health")[1] == "green"
+        # the database manager is only for the allowlist (127.0.0.1/32 seen from inside: the engine's proxy is not)
+        assert http_get(edge["url"] + "/web/database/manager")[0] == 403
+        docker("rm", "-f", green)
+        assert wait_http(edge["url"] + "/web/health", status=502)[0] == 502
+    finally:
+        docker("rm", "-f", f"{edge['stack']}-blue", f"{edge['stack']}-green", check=False)
+
+
+def test_maintenance_switch_changes_only_the_dynamic_file(edge, ansible_playbook, shared_dir):
+    base = f"/etc/odooops/{edge['stack']}/traefik"
+    files = [f"{base}/traefik.yml", f"{base}/dynamic/odoo.yml", f"{base}/dynamic/maintenance.yml"]
+
+    def digests():
+        return dict(zip(files, docker("exec", edge["app1"], "sha256sum", *files).split()[::2], strict=True))
+
+    publisher = f"{edge['stack']}-publisher"
+    started = inspect(publisher)["State"]["StartedAt"]
+    backend = start_backend(edge["stack"], "maint", "serving")
+    try:
+        wait_http(edge["url"] + "/web/health")
+        before = digests()
+        extra = {"odooops_stack": edge["stack"], "traefik_maintenance": True}
+        on = ansible_playbook(os.path.join(PLAYBOOKS, "maintenance.yml"), extra_vars=extra)
+        assert on.rc == 0 and on.changed() >= 1, on.stdout[-3000:]
+        status, body = wait_http(edge["url"] + "/web/health", status=503)
+        assert "Down for maintenance" in body
+        during = digests()
+        changed = [f for f in files if before[f] != during[f]]
+        assert changed == [f"{base}/dynamic/maintenance.yml"]
+        doc = yaml.safe_load(app1_file(edge, f"{base}/dynamic/maintenance.yml"))
+        assert set(doc["http"]["routers"]) == {"maintenance-web", "maintenance-websecure"}
+        tc.validate(os.path.join(shared_dir, "schemas", "traefik"), None,
+                    {"maintenance.yml": doc, "odoo.yml": yaml.safe_load(app1_file(edge, f"{base}/dynamic/odoo.yml"))})
+        off = ansible_playbook(os.path.join(PLAYBOOKS, "maintenance.yml"),
+                               extra_vars={**extra, "traefik_maintenance": False})
+        assert off.rc == 0, off.stdout[-3000:]
+        assert wait_http(edge["url"] + "/web/health")[1] == "serving"
+        assert digests() == before
+        assert inspect(publisher)["State"]["StartedAt"] == started  # never restarted
+    finally:
+        docker("rm", "-f", backend, check=False)
+
+
+@pytest.mark.parametrize(
+    ("role", "extra", "message"),
+    [
+        ("traefik", {"traefik_sites": [{"host": "bad host!"}]}, "traefik_sites needs a unique, valid 'host'"),
+        ("traefik", {"traefik_sites": [{"service": "odoo"}]}, "host"),
+        ("redis", {"odooops_redis_admin_password": "short", "odooops_redis_odoo_password": "x" * 20},
+         "must be set, at least 12 characters"),
+        ("redis", {"redis_persistence": "sometimes"}, "redis_persistence"),
+    ],
+    ids=["traefik-bad-host", "traefik-site-without-host", "redis-short-password", "redis-bad-persistence"],
+)
+def test_bad_input_refused_before_any_change(role, extra, message, sim_hosts, ansible_playbook):
+    stack = f"{os.environ.get('ODOOOPS_TEST_PREFIX', 'odooops-t-')}bad{uuid.uuid4().hex[:4]}"
+    try:
+        run = ansible_playbook(os.path.join(PLAYBOOKS, "bad_input.yml"), extra_vars={
+            "bad_role": role, "odooops_stack": stack, "odooops_redis_admin_password": "a" * 20,
+            "odooops_redis_odoo_password": "b" * 20, **extra})
+        assert run.rc != 0
+        assert message in run.stdout + run.stderr, run.stdout[-3000:]
+        assert run.changed() == 0
+        assert docker("ps", "-aq", "--filter", f"label=org.odooops.stack={stack}") == ""
+        assert docker("exec", sim_hosts["app1"], "ls", "/etc/odooops/", check=False).find(stack) == -1
+    finally:
+        cleanup_stack(stack)
