@@ -196,7 +196,14 @@ def promote(conn, wait_seconds: float = 60, synchronous_fallback: str = "relax")
     deadline = t0 + wait_seconds
     while True:
         try:
-            scalar(conn, "select txid_current()")
+            # an xid is assigned only when the node accepts writes; rolled back, so it never waits for a
+            # synchronous standby that is not there yet
+            conn.autocommit = False
+            try:
+                scalar(conn, "select txid_current()")
+            finally:
+                conn.rollback()
+                conn.autocommit = True
             break
         except Exception as exc:  # noqa: BLE001 - read-only until recovery has really ended
             if time.monotonic() >= deadline:

@@ -143,9 +143,10 @@ def test_switchover_under_writer_loses_no_acknowledged_commit(trio, writer_facto
 def test_failover_sync_sigkill_fence_and_rejoin(pg_factory, writer_factory):
     primary = pg_factory("p1")
     primary.psql("create table ledger(id bigint primary key, at timestamptz default now())")
-    s1 = primary.make_standby("s1")
+    # the same synchronous_standby_names on every node, as the role renders it
+    s1 = primary.make_standby("s1", settings={"synchronous_standby_names": "'FIRST 1 (p1, s1)'"})
     pg_factory.track(s1)
-    primary.psql("alter system set synchronous_standby_names = 'FIRST 1 (s1)'; select pg_reload_conf();")
+    primary.psql("alter system set synchronous_standby_names = 'FIRST 1 (p1, s1)'; select pg_reload_conf();")
     wait_sync(primary, {"s1"}, {"sync"})
     writer = writer_factory(primary, s1)
     writer.wait_acked(200)
@@ -158,7 +159,8 @@ def test_failover_sync_sigkill_fence_and_rejoin(pg_factory, writer_factory):
     res = repl.promote(conn, 30)
     conn.close()
     assert plan["chosen"] == "s1"
-    assert res["synchronous_relaxed"] is False  # s1 never had a synchronous_standby_names of its own
+    # alone, the new primary would make every commit wait for p1: relaxed until p1 streams again
+    assert res["synchronous_relaxed"] is True and s1.psql("show synchronous_standby_names") == ""
     writer.wait_acked(50)
 
     # fence the old primary: it comes back read-only, whatever restarts it
@@ -178,6 +180,8 @@ def test_failover_sync_sigkill_fence_and_rejoin(pg_factory, writer_factory):
             print(fh.read()[-5000:])
         raise
     assert r["state"] == "streaming" and r["fence_cleared"] is True
+    assert r.get("synchronous_restored") is True
+    assert s1.psql("show synchronous_standby_names") == "FIRST 1 (p1, s1)"
     assert not os.path.exists(os.path.join(primary.datadir, repl.FENCE_MARKER))
     writer.wait_acked(50)
     writer.finish()
