@@ -9,13 +9,17 @@ import json
 import os
 import subprocess
 import time
+import urllib.request
 
 import pytest
+
+from testbed.procs import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-")
 STACK = PREFIX.rstrip("-") + "-st"
+HTTP_PORT = free_port()
 SECRETS = {
     "odooops_db_password": "db-" + os.urandom(8).hex(),
     "odooops_odoo_admin_password": "master-" + os.urandom(8).hex(),
@@ -26,10 +30,15 @@ SECRETS = {
 VARS = {
     **SECRETS,
     "odooops_stack": STACK,
-    # the redis role builds its image locally where no registry is reachable
+    # the redis role and the fallback publisher build their images locally where no registry is reachable
     "redis_image_build": True,
-    "redis_image": "odooops/redis:local",
+    "redis_image": "odooops/redis:7",
     "redis_image_build_base": "odooops/debian:bookworm",
+    "traefik_publisher_build_base": "odooops/debian:bookworm",
+    "traefik_bind_address": "127.0.0.1",
+    "traefik_http_port": HTTP_PORT,
+    "traefik_https_port": free_port(),
+    "traefik_sites": [{"host": "localhost"}],
     "odoo_healthcheck_start_period": "5s",
     "odoo_rollout_timeout": 30,
 }
@@ -133,6 +142,9 @@ def test_provision_serves_odoo(stack):
     ping = json.loads(body)
     assert status == 200 and ping["db"]["in_recovery"] is False and ping["redis"]["ok"] is True
     assert "/web/health: {\"status\": \"pass\"}" in run.stdout
+    # published on the host by the edge (Traefik, or its fallback publisher) in front of the web alias
+    with urllib.request.urlopen(f"http://127.0.0.1:{HTTP_PORT}/web/health", timeout=10) as resp:
+        assert resp.status == 200 and json.loads(resp.read()) == {"status": "pass"}
     # the cron container runs, off the app network
     cron = json.loads(docker("inspect", f"{STACK}-odoo-cron").stdout)[0]
     assert cron["State"]["Status"] == "running" and f"{STACK}-app" not in cron["NetworkSettings"]["Networks"]
