@@ -26,7 +26,10 @@ class SimHost:
 DEFAULT_HOSTS = [
     SimHost("db1", ["db"]),
     SimHost("db2", ["db"]),
-    SimHost("app1", ["app"], ["-v", "/var/run/docker.sock:/var/run/docker.sock"]),
+    # an app VM runs its own Docker engine: the engine's socket, and its volumes where a VM has them
+    # (/var/lib/docker/volumes), so that tasks on the host can read a volume's mountpoint as on a VM
+    SimHost("app1", ["app"], ["-v", "/var/run/docker.sock:/var/run/docker.sock",
+                              "-v", "/var/lib/docker/volumes:/var/lib/docker/volumes"]),
 ]
 
 
