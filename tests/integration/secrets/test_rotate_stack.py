@@ -1,0 +1,181 @@
+"""rotate_secrets.yml on the simulated hosts with the real roles: PostgreSQL on db1, Redis and the Odoo double on
+app1 (blue/green web sets), under continuous traffic to the double's /odooops/ping?write=1 (a PostgreSQL write
+and a Redis PING per request, each with a fresh login). The secrets come from a vault file in a copy of
+inventories/local (the layout of docs/secrets.md), never from extra vars.
+
+Run with a prefix of your own: ODOOOPS_TEST_PREFIX=odooops-<tag>- pytest tests/integration/secrets/test_rotate_stack.py
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+import yaml
+from conftest import read_vault
+
+from ansible_collections.odooops.hosting.plugins.module_utils import secrets_store
+from testbed.procs import free_port
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-")
+STACK = PREFIX.rstrip("-") + "-sec"
+ROTATE = ["db", "redis", "redis_admin", "master", "backup_key"]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (os.path.exists(os.path.join(ROOT, "playbooks", "provision.yml"))
+                            and os.path.isdir(os.path.join(ROOT, "roles", "odoo"))),
+                       reason="needs playbooks/provision.yml and roles/odoo (issue 4)"),
+]
+
+
+def docker(*args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=120, input=input)
+
+
+SAMPLER = r"""
+import json, signal, time, urllib.request
+ok = fail = 0
+errors = []
+stop = False
+def on_term(*_):
+    global stop
+    stop = True
+signal.signal(signal.SIGTERM, on_term)
+while not stop:
+    t = time.monotonic()
+    try:
+        with urllib.request.urlopen('http://%s-odoo-web:8069/odooops/ping?write=1', timeout=5) as r:
+            body = json.loads(r.read())
+            good = r.status == 200 and body["db"]["ok"] and body["redis"]["ok"]
+            ok += good
+            fail += not good
+    except Exception as exc:
+        fail += 1
+        errors.append(f"{time.time():.2f} {exc}")
+    time.sleep(max(0.0, 0.05 - (time.monotonic() - t)))
+print(json.dumps({"ok": ok, "fail": fail, "errors": errors[:10]}), flush=True)
+"""
+
+
+class Sampler:
+    def __init__(self):
+        self.name = f"{STACK}-sampler"
+        docker("rm", "-f", self.name, check=False)
+        docker("run", "-d", "--name", self.name, "--network", f"{STACK}-app", "--label", f"org.odooops.stack={STACK}",
+               "--entrypoint", "python3", "odooops/odoo-double:17.0-a", "-c", SAMPLER % STACK)
+        time.sleep(1)
+
+    def stop(self) -> dict:
+        docker("stop", "-t", "10", self.name)
+        out = docker("logs", self.name).stdout.strip().splitlines()
+        docker("rm", "-f", self.name, check=False)
+        return json.loads(out[-1])
+
+
+def pg_login_ok(db1: str, user: str, password: str) -> bool:
+    """A login over TLS from db1 itself; the password goes on stdin, never on a command line."""
+    code = ("import sys, psycopg2\n"
+            "try:\n"
+            f"  psycopg2.connect(host='127.0.0.1', dbname='postgres', user='{user}', password=sys.stdin.read(),"
+            " sslmode='require', connect_timeout=3).close(); print('OK')\n"
+            "except psycopg2.OperationalError as e:\n  print('REFUSED', str(e).splitlines()[0])\n")
+    return docker("exec", "-i", db1, "python3", "-c", code, input=password).stdout.startswith("OK")
+
+
+def redis_login_ok(user: str, password: str) -> bool:
+    res = docker("exec", "-i", f"{STACK}-redis", "sh", "-c",
+                 f"read -r p; REDISCLI_AUTH=\"$p\" redis-cli --no-auth-warning --user {user} ping",
+                 input=password + "\n", check=False)
+    return res.stdout.strip() == "PONG"
+
+
+@pytest.fixture(scope="module")
+def stack_inventory(sim_hosts, tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("secrets-stack"))
+    inv = os.path.join(root, "inventory")
+    shutil.copytree(os.path.join(ROOT, "inventories", "local"), inv,
+                    ignore=shutil.ignore_patterns("vault.yml"))
+    with open(os.path.join(inv, "group_vars", "all", "test.yml"), "w", encoding="utf-8") as fh:
+        yaml.safe_dump({"odooops_local_prefix": PREFIX, "odooops_stack": STACK, "redis_image_build": True,
+                        "redis_image": "odooops/redis:local", "redis_image_build_base": "odooops/debian:bookworm",
+                        "odoo_healthcheck_start_period": "5s", "odoo_rollout_timeout": 60,
+                        # the edge (Traefik or its fallback publisher) on ports of this test's own
+                        "traefik_publisher_build_base": "odooops/debian:bookworm", "traefik_bind_address": "127.0.0.1",
+                        "traefik_http_port": free_port(), "traefik_https_port": free_port(),
+                        "traefik_sites": [{"host": "localhost"}],
+                        "rotate_secrets_audit_log": os.path.join(root, "audit.jsonl")}, fh)
+    yield {"root": root, "inventory": inv, "password_file": os.path.join(root, "vault-pass"),
+           "vault": os.path.join(inv, "group_vars", "all", "vault.yml")}
+    ids = docker("ps", "-aq", "--filter", f"label=org.odooops.stack={STACK}").stdout.split()
+    if ids:
+        docker("rm", "-f", "-v", *ids, check=False)
+    for vol in docker("volume", "ls", "-q", "--filter", f"name={STACK}").stdout.split():
+        docker("volume", "rm", vol, check=False)
+    for net in ("ingress", "app", "data"):
+        docker("network", "rm", f"{STACK}-{net}", check=False)
+
+
+def test_rotate_secrets_on_the_stack_under_traffic(stack_inventory, sim_hosts, ansible_playbook):
+    inv, pw = stack_inventory["inventory"], stack_inventory["password_file"]
+
+    def play(book, *args, **kw):
+        return ansible_playbook(book, "--vault-password-file", pw, *args, inventory=inv, **kw)
+
+    init = ansible_playbook("playbooks/secrets_init.yml", inventory=inv,
+                            extra_vars={"secrets_init_password_file": pw,
+                                        "secrets_init_audit_log": os.path.join(stack_inventory["root"], "a.jsonl")})
+    assert init.rc == 0, init.stdout[-3000:]
+    old = read_vault(stack_inventory["vault"], pw)
+    provision = play("playbooks/provision.yml")
+    assert provision.rc == 0, provision.stdout[-5000:]
+
+    sampler = Sampler()
+    started = time.monotonic()
+    run = play("playbooks/rotate_secrets.yml", "-vvv", extra_vars={"rotate": ROTATE})
+    took = time.monotonic() - started
+    samples = sampler.stop()
+    print(f"\nrotation on the stack ({', '.join(ROTATE)}) in {took:.0f} s: {samples['ok']} requests ok, "
+          f"{samples['fail']} failed")
+    assert run.rc == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    assert samples["fail"] == 0 and samples["ok"] > 50, samples
+
+    new = read_vault(stack_inventory["vault"], pw)
+    assert new["odooops_db_user"] == "odoo_b" and secrets_store.PENDING not in new
+    db1 = sim_hosts["db1"]
+    assert pg_login_ok(db1, "odoo_b", new["odooops_db_password"])
+    assert not pg_login_ok(db1, "odoo", old["odooops_db_password"])
+    assert not pg_login_ok(db1, "odoo_b", old["odooops_db_password"])
+    assert redis_login_ok("odoo", new["odooops_redis_odoo_password"])
+    assert not redis_login_ok("odoo", old["odooops_redis_odoo_password"])
+    assert redis_login_ok("admin", new["odooops_redis_admin_password"])
+    assert not redis_login_ok("admin", old["odooops_redis_admin_password"])
+
+    # Odoo serves as odoo_b now, the master password hash in odoo.conf is the new one
+    app1 = sim_hosts["app1"]
+    conf = docker("exec", app1, "sh", "-c", f"cat /etc/odooops/{STACK}/odoo/cron.conf").stdout
+    from ansible_collections.odooops.hosting.plugins.module_utils import odoo_passwd
+    stored = [line.split("=", 1)[1].strip() for line in conf.splitlines() if line.startswith("admin_passwd")][0]
+    assert odoo_passwd.verify_password(new["odooops_odoo_admin_password"], stored)
+
+    # none of the old or new values in the -vvv output, docker inspect, ps, or non-0600 files on the hosts
+    values = {v for d in (old, new) for k, v in d.items() if isinstance(v, str) and k.startswith("odooops_")
+              and k not in ("odooops_db_user", secrets_store.KEY_ID)}
+    values |= {k["key"] for d in (old, new) for k in d[secrets_store.KEYRING]}
+    ids = docker("ps", "-aq").stdout.split()
+    haystacks = {"output": run.stdout + run.stderr, "inspect": docker("inspect", *ids).stdout,
+                 "ps": subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout}
+    for host in sim_hosts.values():
+        haystacks[f"ps {host}"] = docker("exec", host, "ps", "-eo", "args").stdout
+        for value in values:
+            found = docker("exec", host, "grep", "-rlF", value, "/etc", "/var/lib/odooops", "/tmp", "/root",
+                           "/var/log", check=False).stdout.split()
+            for path in found:
+                mode = docker("exec", host, "stat", "-c", "%a", path).stdout.strip()
+                assert mode == "600", f"a secret in {host}:{path} (mode {mode})"
+    leaks = [where for where, text in haystacks.items() for v in values if v in text]
+    assert leaks == []
