@@ -15,7 +15,7 @@ class Writer(threading.Thread):
     failover. Reconnects on error, like an application server would.
     """
 
-    def __init__(self, dsn: str, table: str = "ledger"):
+    def __init__(self, dsn: str, table: str = "ledger", start: int = 1):
         super().__init__(daemon=True)
         self.dsn = dsn
         self.table = table
@@ -23,7 +23,7 @@ class Writer(threading.Thread):
         self.errors = 0
         self.stop_event = threading.Event()
         self.gaps: list[float] = []  # seconds between consecutive acknowledged commits
-        self._next = 1
+        self._next = start
 
     def run(self):
         conn = None
