@@ -156,7 +156,8 @@ def test_fallback_publisher_forwards_and_follows_the_alias(edge):
     blue = start_backend(edge["stack"], "blue", "blue")
     try:
         assert wait_http(edge["url"] + "/web/health")[1] == "blue"
-        assert http_get(edge["url"] + "/websocket/")[1] == "ws-blue"  # /websocket goes to the gevent port
+        # /websocket goes to the gevent port (the stand-in starts that server in the background: wait for it)
+        assert wait_http(edge["url"] + "/websocket/")[1] == "ws-blue"
         green = start_backend(edge["stack"], "green", "green")
         docker("rm", "-f", blue)
         assert wait_http(edge["url"] + "/web/health")[1] == "green"
