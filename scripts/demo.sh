@@ -1,11 +1,136 @@
 #!/usr/bin/env bash
 # make demo: the whole platform on this machine, on the embedded default inventory (inventories/local).
+#   hosts + S3 -> secrets -> provision -> backup -> upgrade (success, then a failure that rolls back)
+#   -> switchover -> DR drill
+# Idempotent: a second run converges the same platform again. Secrets stay in the vault file
+# (inventories/local/group_vars/all/vault.yml, encrypted with .odooops/vault-pass): never on a command line,
+# never printed. 'make demo-down' removes the simulated hosts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg"
+PREFIX=odooops-                      # the demo's own containers (inventories/local: odooops_local_prefix)
+INV=inventories/local
+VAULT=(--vault-password-file .odooops/vault-pass)
+UPGRADE_TO=odooops/odoo-double:17.0-b
+APPROVAL=CHG-4242
+URL=http://127.0.0.1:8069            # inventories/local/group_vars/app/edge.yml
+
 t0=$(date +%s)
-echo "== simulated hosts (inventories/local)"
-python -m testbed hosts up
-echo "== Ansible reaches the hosts"
-ansible-playbook -i inventories/local playbooks/ping.yml
+current=""
+step_t0=0
+timings=()
+step() {
+  end_step
+  current="$1"; step_t0=$(date +%s)
+  echo; echo "== $current"
+}
+end_step() {
+  if [[ -n "$current" ]]; then timings+=("$(printf '%5d s  %s' $(( $(date +%s) - step_t0 )) "$current")"); fi
+  current=""
+}
+on_error() {
+  local rc=$?
+  echo; echo "!! demo FAILED (exit $rc) at step: ${current:-?}" >&2
+  echo "!! the hosts stay up for inspection; 'make demo-down' removes them" >&2
+  exit "$rc"
+}
+trap on_error ERR
+play() { ansible-playbook -i "$INV" "${VAULT[@]}" "$@"; }
+psql_on() { docker exec -u postgres "$PREFIX$1" psql -XAtq -d postgres -c "$2" 2>/dev/null; }
+primary() {  # the db host whose PostgreSQL accepts writes
+  local h
+  for h in db1 db2; do [[ "$(psql_on "$h" 'SELECT pg_is_in_recovery()' || true)" == f ]] && { echo "$h"; return; }; done
+  echo none
+}
+health() { curl -fsS --max-time 10 "$URL/web/health"; }
+
+# ---------------------------------------------------------------------------------------------------------------
+step "1. simulated hosts db1, db2, app1 and object storage on the LAN"
+# hosts created before app1 shared /var/lib/docker/volumes with the engine are re-created once
+if docker inspect "${PREFIX}app1" >/dev/null 2>&1 && ! docker inspect -f '{{range .Mounts}}{{.Destination}} {{end}}' \
+     "${PREFIX}app1" | grep -q /var/lib/docker/volumes; then
+  echo "re-creating the demo's hosts (app1 lacks the /var/lib/docker/volumes mount)"
+  python -m testbed hosts down --prefix "$PREFIX"
+fi
+python -m testbed hosts up --prefix "$PREFIX"
+python -m testbed s3 up --prefix "$PREFIX"
+
+# ---------------------------------------------------------------------------------------------------------------
+step "2. secrets: vault password file and encrypted vault (playbooks/secrets_init.yml)"
+# the first run creates the password file; later runs need it to read the existing vault
+if [[ -f .odooops/vault-pass ]]; then play playbooks/secrets_init.yml; else ansible-playbook -i "$INV" playbooks/secrets_init.yml; fi
+stat -c '%a %n' .odooops/vault-pass
+echo "$(head -c 14 "$INV/group_vars/all/vault.yml")...  $INV/group_vars/all/vault.yml (encrypted, gitignored)"
+echo "-- Ansible reaches every host (playbooks/ping.yml)"
+play playbooks/ping.yml
+
+# ---------------------------------------------------------------------------------------------------------------
+step "3. provision: db tier, app host (networks, Redis, Odoo web + cron, edge) (playbooks/provision.yml)"
+play playbooks/provision.yml
+echo "Odoo: $URL  /web/health -> $(health)"
+
+# ---------------------------------------------------------------------------------------------------------------
+step "4. backup to the LAN's S3, encrypted, Object Lock (playbooks/backup.yml)"
+# the playbook does not create buckets: the control node creates it (Object Lock on) through the published port
+S3_PORT=$(docker port "${PREFIX}s3" 5000/tcp | head -1 | sed 's/.*://')
+BUCKET=$(sed -n 's/^odooops_backup_bucket: *//p' "$INV/group_vars/all/backup.yml")
+S3_PORT="$S3_PORT" BUCKET="$BUCKET" python - <<'EOF'
+import os
+import boto3
+from testbed.s3 import ACCESS_KEY, REGION, SECRET_KEY  # moto's test credentials (moto checks none)
+s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{os.environ['S3_PORT']}", region_name=REGION,
+                  aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
+bucket = os.environ["BUCKET"]
+if bucket in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
+    print(f"bucket {bucket}: exists")
+else:
+    s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    print(f"bucket {bucket}: created with Object Lock")
+EOF
+play playbooks/backup.yml
+
+# ---------------------------------------------------------------------------------------------------------------
+step "5a. governed upgrade to $UPGRADE_TO, approval $APPROVAL (playbooks/upgrade.yml)"
+play playbooks/upgrade.yml -e "upgrade_image=$UPGRADE_TO" -e "upgrade_approval_ref=$APPROVAL"
+echo "Odoo after the upgrade: /web/health -> $(health)"
+
+step "5b. an upgrade whose module update fails (the double's ODOO_DOUBLE_FAIL_UPDATE): expected to roll back"
+AUDIT=.odooops/upgrades.jsonl
+set +e
+play playbooks/upgrade.yml -e "upgrade_image=$UPGRADE_TO" -e "upgrade_approval_ref=$APPROVAL" \
+  -e '{"upgrade_modules": ["all"], "upgrade_update_env": ["ODOO_DOUBLE_FAIL_UPDATE=1"]}'
+rc=$?
+set -e
+outcome=$(tail -1 "$AUDIT" | python -c 'import json,sys; r=json.load(sys.stdin); print(r["outcome"], r.get("rollback_verified"))')
+if [[ $rc -ne 0 && "$outcome" == "rolled_back True" ]]; then
+  echo "upgrade.yml failed (exit $rc) and ROLLED BACK as expected (audit: $outcome)"
+else
+  echo "!! unexpected: upgrade.yml exit $rc, audit outcome '$outcome' (expected a failure, rolled_back True)" >&2
+  false
+fi
+echo "Odoo still serving: /web/health -> $(health)"
+
+# ---------------------------------------------------------------------------------------------------------------
+step "6. PostgreSQL switchover (playbooks/failover.yml -e mode=switchover)"
+p=$(primary)
+standbys=$( [[ $p != none ]] && psql_on "$p" "SELECT count(*) FROM pg_stat_replication" || echo 0)
+if [[ ! -f playbooks/failover.yml ]]; then
+  echo "SKIPPED: playbooks/failover.yml is not in this checkout"
+elif [[ "${standbys:-0}" -lt 1 ]]; then
+  echo "SKIPPED: no standby to switch over to (primary: $p) - provision.yml still converges the minimal one-node" \
+       "db tier (playbooks/tasks/db_minimal.yml) until roles/postgres is wired in"
+else
+  echo "primary before: $p ($standbys standby(s) streaming)"
+  play playbooks/failover.yml -e mode=switchover
+  echo "primary after: $(primary);  Odoo: /web/health -> $(health)"
+fi
+
+# ---------------------------------------------------------------------------------------------------------------
+step "7. DR drill: restore the latest backup into scratch, check it, report RPO/RTO (playbooks/dr_drill.yml)"
+play playbooks/dr_drill.yml
+end_step
+
+echo
 echo "== demo done in $(( $(date +%s) - t0 )) s (hosts stay up; 'make demo-down' removes them)"
+printf '   %s\n' "${timings[@]}"
+echo "   Odoo: $URL"
