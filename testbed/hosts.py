@@ -61,7 +61,8 @@ def up(hosts: list[SimHost] | None = None, prefix: str = DEFAULT_PREFIX, network
             _docker("start", cname)
         else:
             # NET_ADMIN: fencing with iptables, as on a VM; no --privileged.
-            _docker("run", "-d", "--name", cname, "--hostname", host.name, "--network", network,
+            # --init: a real init reaps killed children (a SIGKILLed postmaster must not look alive)
+            _docker("run", "-d", "--init", "--name", cname, "--hostname", host.name, "--network", network,
                     "--network-alias", host.name, "--cap-add", "NET_ADMIN",
                     "--label", "org.odooops.testbed=1", "--label", f"org.odooops.prefix={prefix}",
                     "--label", f"org.odooops.groups={','.join(host.groups)}",
