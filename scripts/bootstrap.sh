@@ -51,6 +51,12 @@ fi
 # 3. collections ------------------------------------------------------------------------------------
 # The `ansible` package in requirements.txt is the community bundle: its collections live in the venv's
 # site-packages/ansible_collections and are found there. Ours is linked into ./.collections.
+# an installed copy of this collection in the user's collections path would shadow the working tree
+STALE="$HOME/.ansible/collections/ansible_collections/odooops/hosting"
+if [ -e "$STALE" ] && [ ! -L "$STALE" ]; then
+  mv "$STALE" "$STALE.shadowing-$(date +%s)"
+  step "collections: moved aside an installed copy of odooops.hosting in ~/.ansible that shadowed this tree"
+fi
 mkdir -p .collections/ansible_collections/odooops
 ln -sfn "$ROOT" .collections/ansible_collections/odooops/hosting
 step "collections: $(.venv/bin/ansible-galaxy collection list 2>/dev/null | grep -cE '^(community\.(docker|postgresql|general)|ansible\.posix|amazon\.aws|kubernetes\.core) ') dependencies present, odooops.hosting linked"
