@@ -1,20 +1,16 @@
 """roles/pgbackrest on the simulated db1 host: check mode, apply, idempotence, then the real effect (archiving to
 an encrypted S3 repository works: `pgbackrest check` and a full backup), then playbooks/restore.yml in PITR mode
-to a target time. S3 = moto behind stunnel on the test network's gateway address (reachable from the containers)."""
+to a target time. S3 = the simulated LAN's object storage (`lan_s3`: moto behind stunnel TLS, host `s3`)."""
 from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import subprocess
-import sys
-import tempfile
 import time
 
 import pytest
 
-from testbed.procs import ManagedProcess, free_port, port_open, wait_for
-from testbed.s3 import ACCESS_KEY, ROOT, SECRET_KEY
+from testbed.s3 import ACCESS_KEY, SECRET_KEY
 
 HERE = os.path.dirname(__file__)
 PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-")
@@ -28,48 +24,27 @@ def dexec(container, *cmd, check=True):
 
 
 @pytest.fixture
-def lan_s3(sim_hosts):
-    """moto + stunnel bound to the gateway of the tests' network (the containers' view of this machine)."""
-    gw = subprocess.run(["docker", "network", "inspect", PREFIX + "lan", "-f", "{{(index .IPAM.Config 0).Gateway}}"],
-                        capture_output=True, text=True, check=True).stdout.strip()
-    os.makedirs(ROOT, exist_ok=True)
-    work = tempfile.mkdtemp(prefix="lan-s3-", dir=ROOT)
-    http_port, tls_port = free_port(gw), free_port(gw)
-    moto = ManagedProcess([os.path.join(os.path.dirname(sys.executable), "moto_server"), "-H", gw, "-p",
-                           str(http_port)], log_path=os.path.join(work, "moto.log"))
-    cert, key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={gw}",
-                    "-addext", f"subjectAltName=IP:{gw}", "-keyout", key, "-out", cert], check=True,
-                   capture_output=True)
-    conf = os.path.join(work, "stunnel.conf")
-    with open(conf, "w", encoding="utf-8") as fh:
-        fh.write(f"foreground = yes\npid =\n[s3]\naccept = {gw}:{tls_port}\nconnect = {gw}:{http_port}\n"
-                 f"cert = {cert}\nkey = {key}\n")
-    tls = ManagedProcess(["stunnel4", conf], log_path=os.path.join(work, "stunnel.log"))
-    try:
-        wait_for(lambda: port_open(http_port, gw) and port_open(tls_port, gw), 30, what="moto + stunnel on LAN")
-        import boto3
+def pgbr_repo(lan_s3):
+    """A bucket on the simulated LAN's object storage (the `s3` host: moto behind stunnel TLS on 443)."""
+    import boto3
 
-        client = boto3.client("s3", endpoint_url=f"http://{gw}:{http_port}", region_name="us-east-1",
-                              aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
-        client.create_bucket(Bucket="pgbr-role")
-        yield {"gw": gw, "port": tls_port, "client": client}
-    finally:
-        tls.stop()
-        moto.stop()
-        shutil.rmtree(work, ignore_errors=True)
+    client = boto3.client("s3", endpoint_url=lan_s3["endpoint"], region_name="us-east-1",
+                          aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
+    bucket = "pgbr-role-" + secrets.token_hex(4)
+    client.create_bucket(Bucket=bucket)
+    return {"client": client, "bucket": bucket}
 
 
 @pytest.mark.slow
-def test_role_archives_to_encrypted_s3(sim_hosts, lan_s3, ansible_playbook):
+def test_role_archives_to_encrypted_s3(sim_hosts, pgbr_repo, ansible_playbook):
     db1 = sim_hosts["db1"]
     dexec(db1, "pg_createcluster", "15", "main", "--start")
     try:
         cipher = secrets.token_urlsafe(30)
         extra = {"ansible_become_method": "su", "odooops_stack": PREFIX + "stack",
                  "odooops_s3_access_key": ACCESS_KEY, "odooops_s3_secret_key": SECRET_KEY,
-                 "odooops_pgbackrest_cipher_pass": cipher, "pgbackrest_repo_bucket": "pgbr-role",
-                 "pgbackrest_repo_endpoint": lan_s3["gw"], "pgbackrest_repo_port": lan_s3["port"],
+                 "odooops_pgbackrest_cipher_pass": cipher, "pgbackrest_repo_bucket": pgbr_repo["bucket"],
+                 "pgbackrest_repo_endpoint": "s3", "pgbackrest_repo_port": 443,
                  "pgbackrest_repo_verify_tls": False, "pgbackrest_install_cron": False,
                  "pgbackrest_archive_timeout": 30}
         playbook = os.path.join(HERE, "playbooks", "pgbackrest_role.yml")
@@ -94,7 +69,7 @@ def test_role_archives_to_encrypted_s3(sim_hosts, lan_s3, ansible_playbook):
         dexec(db1, *pgbr, "check")
         dexec(db1, *pgbr, "--type=full", "backup")
         assert "status: ok" in dexec(db1, *pgbr, "info").stdout
-        info = lan_s3["client"].get_object(Bucket="pgbr-role",
+        info = pgbr_repo["client"].get_object(Bucket=pgbr_repo["bucket"],
                                            Key=f"pgbackrest/{PREFIX}stack/backup/odoo/backup.info")["Body"].read()
         assert info.startswith(b"Salted__")  # repository encrypted
 
