@@ -14,7 +14,9 @@ rc1=$?
 if [ "$rc1" -eq 5 ]; then echo "stage 1 collected no tests: failing" >&2; rc1=1; fi
 
 rc2=0
-if .venv/bin/pytest -m slow --collect-only -q "$@" 2>/dev/null | grep -q '::'; then
+# collect first, then look (grep -q on the pipe would end pytest early: SIGPIPE, and pipefail skips stage 2)
+slow_tests=$(.venv/bin/pytest -m slow --collect-only -q "$@" 2>/dev/null || true)
+if grep -q '::' <<<"$slow_tests"; then
   echo "== stage 2: slow scenarios"
   .venv/bin/pytest -m slow --junitxml="$OUT/stage-2.xml" "$@"
   rc2=$?
