@@ -46,8 +46,16 @@ options:
     description: Scratch Odoo health, C({status, seconds}).
     type: dict
   pitr:
-    description: C({newest_point}) of the WAL archive, when covered by the drill.
+    description:
+      - The point-in-time half of the drill (C(pitr) of M(odooops.hosting.pgbackrest_pitr_drill), or the result
+        of that task when it failed): reported with its own RPO and RTO, its checks prefixed C(pitr:).
     type: dict
+  pitr_rpo_target_s:
+    description: RPO objective of the point-in-time recovery in seconds (adds a check).
+    type: float
+  pitr_rto_target_s:
+    description: RTO objective of the point-in-time recovery in seconds (adds a check).
+    type: float
   started_at:
     description: ISO time the drill started.
     type: str
@@ -119,7 +127,8 @@ def run(bm: BackupModule) -> dict:
     p = module.params
     report = drill_report(db_name=p["db"], backup=p["backup"], restore=p["restore"], verified=p["verified"],
                           health=p["health"], pitr=p["pitr"], started_at=p["started_at"],
-                          rpo_target_s=p["rpo_target_s"], rto_target_s=p["rto_target_s"])
+                          rpo_target_s=p["rpo_target_s"], rto_target_s=p["rto_target_s"],
+                          pitr_rpo_target_s=p["pitr_rpo_target_s"], pitr_rto_target_s=p["pitr_rto_target_s"])
     summary = render_summary(report)
     result = {"changed": not module.check_mode, "report": report, "summary": summary, "paths": []}
     if module.check_mode:
@@ -154,6 +163,8 @@ def main():
             started_at=dict(type="str"),
             rpo_target_s=dict(type="float"),
             rto_target_s=dict(type="float"),
+            pitr_rpo_target_s=dict(type="float"),
+            pitr_rto_target_s=dict(type="float"),
             report_dir=dict(type="path", required=True),
             upload=dict(type="bool", default=False),
             report_prefix=dict(type="str", default="drills/"),

@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import base64
 import os
+import secrets
+import shutil
+import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -12,8 +16,15 @@ sys.path.insert(0, os.path.dirname(__file__))
 from backup_seed import BACKUP_PASSWORD, KEY_A, seed_odoo  # noqa: E402
 
 from ansible_collections.odooops.hosting.plugins.module_utils.backup_pg import PgConn  # noqa: E402
+from ansible_collections.odooops.hosting.plugins.module_utils.pgbackrest_config import (  # noqa: E402
+    archive_settings,
+    render_conf,
+)
 from ansible_collections.odooops.hosting.plugins.module_utils.s3_common import s3_client  # noqa: E402
-from testbed.s3 import ACCESS_KEY, SECRET_KEY  # noqa: E402
+from testbed.pg import ROOT as PG_ROOT  # noqa: E402
+from testbed.s3 import ACCESS_KEY, REGION, SECRET_KEY  # noqa: E402
+
+STANZA = "odoo"
 
 
 @pytest.fixture
@@ -37,3 +48,40 @@ def odoo_db(pg, tmp_path):
 @pytest.fixture
 def s3(moto):
     return s3_client(endpoint_url=moto.endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY)
+
+
+def as_postgres(args, timeout=180):
+    res = subprocess.run(["runuser", "-u", "postgres", "--", *args], capture_output=True, text=True, timeout=timeout)
+    assert res.returncode == 0, f"{args[:3]} failed: {res.stdout[-2000:]}\n{res.stderr[-2000:]}"
+    return res.stdout
+
+
+@pytest.fixture
+def pgbr(pg_factory, moto, moto_tls):
+    """A PostgreSQL 15 cluster archiving to an encrypted pgBackRest repository on moto (behind stunnel TLS), with
+    the configuration the role renders, the stanza created; yields {pg, conf, run, bucket, cipher_pass, work}."""
+    bucket = "pgbr-" + secrets.token_hex(4)
+    moto.client().create_bucket(Bucket=bucket)
+    os.makedirs(PG_ROOT, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="pgbr-", dir=PG_ROOT)
+    shutil.chown(work, "postgres", "postgres")
+    conf = os.path.join(work, "pgbackrest.conf")
+    cipher_pass = secrets.token_urlsafe(32)
+    try:
+        pg = pg_factory("pitr", settings=archive_settings(conf, STANZA, archive_timeout=5))
+        text = render_conf(STANZA, [{"path": pg.datadir, "port": pg.port, "socket_path": pg.sockdir}],
+                           {"type": "s3", "bucket": bucket, "endpoint": "127.0.0.1", "port": moto_tls.port,
+                            "region": REGION, "key": ACCESS_KEY, "key_secret": SECRET_KEY, "verify_tls": False,
+                            "cipher_pass": cipher_pass, "path": "/pgbackrest"},
+                           {"log-path": work, "lock-path": work, "spool-path": work})
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        shutil.chown(conf, "postgres", "postgres")
+        pgbr_args = ["pgbackrest", f"--config={conf}", f"--stanza={STANZA}"]
+        as_postgres(pgbr_args + ["stanza-create"])
+        as_postgres(pgbr_args + ["check"])
+        yield {"pg": pg, "conf": conf, "run": lambda *a: as_postgres(pgbr_args + list(a)), "bucket": bucket,
+               "cipher_pass": cipher_pass, "work": work}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -1,6 +1,7 @@
 """backup.yml and dr_drill.yml on the control node against real PostgreSQL, moto and Docker: a database made by
 the Odoo test double is backed up, then the drill restores it into scratch, starts a scratch Odoo (the test
-double image) on it, checks it and writes the report."""
+double image) on it, checks it, restores the cluster's pgBackRest repository (WAL archived to moto) to a point in
+time into a scratch instance and checks that too, and writes the report."""
 from __future__ import annotations
 
 import glob
@@ -21,7 +22,8 @@ DB_PASSWORD = "drill-Pw-7f3c9a"
 
 
 @pytest.mark.slow
-def test_backup_then_drill_with_scratch_odoo(pg, moto, s3, s3_bucket, docker_engine, ansible_playbook, tmp_path):
+def test_backup_then_drill_with_scratch_odoo(pgbr, moto, s3, s3_bucket, docker_engine, ansible_playbook, tmp_path):
+    pg = pgbr["pg"]  # archiving to an encrypted pgBackRest repository on moto
     data = tmp_path / "odoo-data"
     data.mkdir()
     os.chmod(tmp_path, 0o755)
@@ -54,6 +56,9 @@ def test_backup_then_drill_with_scratch_odoo(pg, moto, s3, s3_bucket, docker_eng
     manifest = json.loads(s3.get_object(Bucket=s3_bucket, Key=manifests[0])["Body"].read())
     assert manifest["modules"]["stock"] and manifest["odooops"]["filestore"]["files"] > 0
 
+    pgbr["run"]("--type=full", "backup")
+    pg.psql("INSERT INTO res_partner (name) VALUES ('after the pgBackRest backup')", dbname="shop")
+    pitr_dir = os.path.join(pgbr["work"], "drill")
     port = free_port()
     reports = tmp_path / "reports"
     drill = ansible_playbook("playbooks/dr_drill.yml", "-v", inventory="localhost,", extra_vars={
@@ -61,7 +66,11 @@ def test_backup_then_drill_with_scratch_odoo(pg, moto, s3, s3_bucket, docker_eng
         "odooops_drill_db_port": pg.port, "odooops_drill_db_sslmode": "prefer",
         "odooops_drill_odoo_image": DOUBLE, "odooops_drill_odoo_network_mode": "host",
         "odooops_drill_odoo_port": port, "odooops_drill_work_dir": str(tmp_path / "drill"),
-        "odooops_drill_report_dir": str(reports)})
+        "odooops_drill_report_dir": str(reports), "ansible_become_method": "su",
+        "odooops_drill_pitr": True, "odooops_drill_pitr_host": "localhost", "pgbackrest_conf_path": pgbr["conf"],
+        "odooops_drill_pitr_dir": pitr_dir, "odooops_drill_pitr_source_socket": pg.sockdir,
+        "odooops_drill_pitr_source_port": pg.port, "odooops_drill_pitr_port": free_port(),
+        "odooops_drill_pitr_rpo_target_s": 600})
     assert drill.rc == 0, drill.stdout[-6000:]
     [report_path] = glob.glob(str(reports / "drill-shop-*.json"))
     with open(report_path, encoding="utf-8") as fh:
@@ -71,6 +80,13 @@ def test_backup_then_drill_with_scratch_odoo(pg, moto, s3, s3_bucket, docker_eng
     assert report["passed"] and checks["odoo_health"] and checks["checksums"] and checks["modules"]
     assert checks["rows:res_partner"] and checks["rows:ir_attachment"]
     assert report["rto_s"] > 0 and report["rpo_s"] >= 0
+    # the point-in-time half: markers around the target, the Odoo database with the row written after the backup
+    assert checks["pitr:marker_before"] and checks["pitr:marker_after"] and checks["pitr:database:shop"]
+    assert checks["pitr:restore"] and checks["pitr:recovery"] and checks["pitr:rpo_target"]
+    partners = int(pg.psql("SELECT count(*) FROM res_partner", dbname="shop"))
+    assert report["pitr"]["tables"]["shop"]["res_partner"] == partners
+    assert report["pitr"]["rto_s"] > 0 and report["pitr"]["rpo_s"] is not None
+    assert os.listdir(pitr_dir) == [] and pg.psql("SELECT pg_is_in_recovery()") == "f"
     assert os.path.exists(report_path[:-5] + ".txt")
     # the report is also kept in the bucket, outside the backups' prefix
     uploaded = [o["Key"] for o in s3.list_objects_v2(Bucket=s3_bucket, Prefix="drills/shop/")["Contents"]]
