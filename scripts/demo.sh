@@ -115,8 +115,8 @@ standbys=$( [[ $p != none ]] && psql_on "$p" "SELECT count(*) FROM pg_stat_repli
 if [[ ! -f playbooks/failover.yml ]]; then
   echo "SKIPPED: playbooks/failover.yml is not in this checkout"
 elif [[ "${standbys:-0}" -lt 1 ]]; then
-  echo "SKIPPED: no standby to switch over to (primary: $p) - provision.yml still converges the minimal one-node" \
-       "db tier (playbooks/tasks/db_minimal.yml) until roles/postgres is wired in"
+  echo "!! unexpected: no standby streaming from the primary ($p) after provision.yml" >&2
+  false
 else
   echo "primary before: $p ($standbys standby(s) streaming)"
   play playbooks/failover.yml -e mode=switchover

@@ -83,6 +83,31 @@ def down(prefix: str = DEFAULT_PREFIX, network: str | None = None) -> list[str]:
     return ids
 
 
+RESET_POSTGRES = r"""
+set -u
+for c in $(pg_lsclusters --no-header 2>/dev/null | awk '{print $1"/"$2}'); do
+  pg_dropcluster --stop "${c%/*}" "${c#*/}" || true
+done
+rm -rf /etc/postgresql/*/main /var/lib/postgresql/*/main /var/lib/postgresql/.pgpass \
+       /etc/ansible/facts.d/odooops_postgres.fact
+iptables -S INPUT 2>/dev/null | grep -q odooops-fence && iptables -F INPUT || true
+"""
+
+
+def reset_postgres(container: str) -> None:
+    """Return a simulated db host to "no PostgreSQL cluster": what a test that converged, failed over or fenced
+    it leaves must not leak into the next test module (a synchronous primary without its standby blocks
+    every write of whoever comes next)."""
+    state = _docker("inspect", "-f", "{{.State.Status}}", container, check=False).stdout.strip()
+    if state == "paused":
+        _docker("unpause", container, check=False)
+    elif state in ("exited", "created"):
+        _docker("start", container, check=False)
+    elif not state:
+        return
+    _docker("exec", container, "bash", "-c", RESET_POSTGRES, check=False)
+
+
 def status(prefix: str = DEFAULT_PREFIX) -> list[dict]:
     res = _docker("ps", "-a", "--filter", f"label=org.odooops.prefix={prefix}", "--format", "{{json .}}")
     return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]

@@ -104,3 +104,18 @@ def docker_engine():
     build_base()
     build(HOST_IMAGE)
     return True
+
+
+@pytest.fixture(scope="module")
+def fresh_db_hosts(sim_hosts):
+    """db1 and db2 without a PostgreSQL cluster, before and after the module: a module that converges, fails
+    over or fences them leaves nothing behind for the next one (a synchronous primary whose standby is gone
+    would block every write that follows)."""
+    from testbed.hosts import reset_postgres
+
+    dbs = [c for n, c in sim_hosts.items() if n.startswith("db")]
+    for c in dbs:
+        reset_postgres(c)
+    yield sim_hosts
+    for c in dbs:
+        reset_postgres(c)

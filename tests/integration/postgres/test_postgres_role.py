@@ -59,7 +59,7 @@ SYNC_FIRST = {"postgres_synchronous": {"method": "FIRST", "num": 1}}
 
 
 @pytest.fixture(scope="module")
-def converged(sim_hosts, ansible_playbook, pg_vars, secret_args):
+def converged(fresh_db_hosts, sim_hosts, ansible_playbook, pg_vars, secret_args):
     """Converge db1 + db2 from scratch with synchronous replication (FIRST 1)."""
     run = ansible_playbook(PLAYBOOK, "--limit", "db", *secret_args, extra_vars={**pg_vars, **SYNC_FIRST})
     assert run.rc == 0, run.stdout[-6000:] + run.stderr[-3000:]

@@ -51,7 +51,7 @@ def wait(predicate, timeout: float = 60, what: str = "condition"):
 
 
 @pytest.fixture(scope="module")
-def cluster(sim_hosts, ansible_playbook, tmp_path_factory):
+def cluster(fresh_db_hosts, sim_hosts, ansible_playbook, tmp_path_factory):
     network = sim_hosts["db1"][: -len("db1")] + "lan"
     subnet = json.loads(subprocess.run(["docker", "network", "inspect", network], capture_output=True, text=True,
                                        check=True).stdout)[0]["IPAM"]["Config"][0]["Subnet"]
