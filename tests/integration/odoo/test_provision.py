@@ -14,6 +14,7 @@ import urllib.request
 import pytest
 
 from testbed.procs import free_port
+from tests.integration.stack_helpers import TrafficSampler, remove_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -76,56 +77,11 @@ def fetch_from_app_network(path: str) -> tuple[int, str]:
     return int(status), body.strip()
 
 
-class Sampler:
-    """Samples /web/health on the web alias every 100 ms from a container on the app network."""
-
-    SCRIPT = r"""
-import json, signal, sys, time, urllib.request
-ok = fail = 0
-errors = []
-stop = False
-def on_term(*_):
-    global stop
-    stop = True
-signal.signal(signal.SIGTERM, on_term)
-while not stop:
-    t = time.monotonic()
-    try:
-        with urllib.request.urlopen('http://%s-odoo-web:8069/web/health', timeout=2) as r:
-            ok += r.status == 200 and json.loads(r.read()) == {"status": "pass"}
-    except Exception as exc:
-        fail += 1
-        errors.append(f"{time.time():.2f} {exc}")
-    time.sleep(max(0.0, 0.1 - (time.monotonic() - t)))
-print(json.dumps({"ok": ok, "fail": fail, "errors": errors[:10]}), flush=True)
-"""
-
-    def __init__(self):
-        self.name = f"{STACK}-sampler"
-        docker("rm", "-f", self.name, check=False)
-        docker("run", "-d", "--name", self.name, "--network", f"{STACK}-app", "--label", f"org.odooops.stack={STACK}",
-               "--entrypoint", "python3", "odooops/odoo-double:17.0-a", "-c", self.SCRIPT % STACK)
-        time.sleep(1)
-
-    def stop(self) -> dict:
-        docker("stop", "-t", "10", self.name)
-        out = docker("logs", self.name).stdout.strip().splitlines()
-        docker("rm", "-f", self.name, check=False)
-        return json.loads(out[-1])
-
-
 @pytest.fixture(scope="module")
 def stack(sim_hosts, ansible_playbook):
     first = ansible_playbook(PLAYBOOK, extra_vars=VARS)
     yield {"first": first, "runs": [first]}
-    # cleanup: only what this stack started (containers, volumes and networks carry its name/label)
-    ids = docker("ps", "-aq", "--filter", f"label=org.odooops.stack={STACK}").stdout.split()
-    if ids:
-        docker("rm", "-f", "-v", *ids, check=False)
-    for vol in docker("volume", "ls", "-q", "--filter", f"name={STACK}").stdout.split():
-        docker("volume", "rm", vol, check=False)
-    for net in ("ingress", "app", "data"):
-        docker("network", "rm", f"{STACK}-{net}", check=False)
+    remove_stack(STACK)
 
 
 def test_provision_serves_odoo(stack):
@@ -171,7 +127,7 @@ def test_over_budget_refused_before_any_change(stack, ansible_playbook):
 
 def test_blue_green_failing_set_leaves_old_serving(stack, ansible_playbook):
     before = web_containers()
-    sampler = Sampler()
+    sampler = TrafficSampler(STACK, "health")
     run = ansible_playbook(ROLLOUT, extra_vars={**VARS, "odoo_image": "odooops/odoo-double:17.0-broken"})
     samples = sampler.stop()
     stack["runs"].append(run)
@@ -184,7 +140,7 @@ def test_blue_green_failing_set_leaves_old_serving(stack, ansible_playbook):
 
 def test_blue_green_good_set_replaces_old_without_a_failed_request(stack, ansible_playbook):
     before = web_containers()
-    sampler = Sampler()
+    sampler = TrafficSampler(STACK, "health")
     started = time.monotonic()
     run = ansible_playbook(ROLLOUT, extra_vars={**VARS, "odoo_image": "odooops/odoo-double:17.0-b"})
     print(f"\nrollout run: {time.monotonic() - started:.1f} s")

@@ -7,7 +7,6 @@ Run with a prefix of your own: ODOOOPS_TEST_PREFIX=odooops-<tag>- pytest tests/i
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -19,6 +18,7 @@ from conftest import read_vault
 
 from ansible_collections.odooops.hosting.plugins.module_utils import secrets_store
 from testbed.procs import free_port
+from tests.integration.stack_helpers import TrafficSampler, remove_stack
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-")
@@ -35,46 +35,6 @@ pytestmark = [
 
 def docker(*args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=120, input=input)
-
-
-SAMPLER = r"""
-import json, signal, time, urllib.request
-ok = fail = 0
-errors = []
-stop = False
-def on_term(*_):
-    global stop
-    stop = True
-signal.signal(signal.SIGTERM, on_term)
-while not stop:
-    t = time.monotonic()
-    try:
-        with urllib.request.urlopen('http://%s-odoo-web:8069/odooops/ping?write=1', timeout=5) as r:
-            body = json.loads(r.read())
-            good = r.status == 200 and body["db"]["ok"] and body["redis"]["ok"]
-            ok += good
-            fail += not good
-    except Exception as exc:
-        fail += 1
-        errors.append(f"{time.time():.2f} {exc}")
-    time.sleep(max(0.0, 0.05 - (time.monotonic() - t)))
-print(json.dumps({"ok": ok, "fail": fail, "errors": errors[:10]}), flush=True)
-"""
-
-
-class Sampler:
-    def __init__(self):
-        self.name = f"{STACK}-sampler"
-        docker("rm", "-f", self.name, check=False)
-        docker("run", "-d", "--name", self.name, "--network", f"{STACK}-app", "--label", f"org.odooops.stack={STACK}",
-               "--entrypoint", "python3", "odooops/odoo-double:17.0-a", "-c", SAMPLER % STACK)
-        time.sleep(1)
-
-    def stop(self) -> dict:
-        docker("stop", "-t", "10", self.name)
-        out = docker("logs", self.name).stdout.strip().splitlines()
-        docker("rm", "-f", self.name, check=False)
-        return json.loads(out[-1])
 
 
 def pg_login_ok(db1: str, user: str, password: str) -> bool:
@@ -111,13 +71,7 @@ def stack_inventory(sim_hosts, tmp_path_factory):
                         "rotate_secrets_audit_log": os.path.join(root, "audit.jsonl")}, fh)
     yield {"root": root, "inventory": inv, "password_file": os.path.join(root, "vault-pass"),
            "vault": os.path.join(inv, "group_vars", "all", "vault.yml")}
-    ids = docker("ps", "-aq", "--filter", f"label=org.odooops.stack={STACK}").stdout.split()
-    if ids:
-        docker("rm", "-f", "-v", *ids, check=False)
-    for vol in docker("volume", "ls", "-q", "--filter", f"name={STACK}").stdout.split():
-        docker("volume", "rm", vol, check=False)
-    for net in ("ingress", "app", "data"):
-        docker("network", "rm", f"{STACK}-{net}", check=False)
+    remove_stack(STACK)
 
 
 def test_rotate_secrets_on_the_stack_under_traffic(stack_inventory, sim_hosts, ansible_playbook):
@@ -134,7 +88,7 @@ def test_rotate_secrets_on_the_stack_under_traffic(stack_inventory, sim_hosts, a
     provision = play("playbooks/provision.yml")
     assert provision.rc == 0, provision.stdout[-5000:]
 
-    sampler = Sampler()
+    sampler = TrafficSampler(STACK, "ping")
     started = time.monotonic()
     run = play("playbooks/rotate_secrets.yml", "-vvv", extra_vars={"rotate": ROTATE})
     took = time.monotonic() - started

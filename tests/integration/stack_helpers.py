@@ -1,0 +1,89 @@
+"""Helpers for the tests that provision a whole stack (Odoo, Redis, the edge) on the simulated hosts:
+a traffic sampler that runs beside Odoo on the stack's app network, and the removal of what a stack started.
+
+A stack's containers carry the label org.odooops.stack=<stack>; its volumes and networks carry its name.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+SAMPLER_IMAGE = "odooops/odoo-double:17.0-a"
+
+# Runs inside a container on the stack's app network until SIGTERM, then prints one JSON line:
+# {"ok": n, "fail": n, "errors": [...]}. A request counts as good when check(status, body) holds.
+_SAMPLER = r"""
+import json, signal, time, urllib.request
+URL, PERIOD, TIMEOUT, MODE = %r, %r, %r, %r
+def good(status, body):
+    if MODE == "health":
+        return status == 200 and json.loads(body) == {"status": "pass"}
+    doc = json.loads(body)
+    return status == 200 and doc["db"]["ok"] and doc["redis"]["ok"]
+ok = fail = 0
+errors = []
+stop = False
+def on_term(*_):
+    global stop
+    stop = True
+signal.signal(signal.SIGTERM, on_term)
+while not stop:
+    t = time.monotonic()
+    try:
+        with urllib.request.urlopen(URL, timeout=TIMEOUT) as r:
+            if good(r.status, r.read()):
+                ok += 1
+            else:
+                fail += 1
+                errors.append(f"{time.time():.2f} unexpected answer")
+    except Exception as exc:
+        fail += 1
+        errors.append(f"{time.time():.2f} {exc}")
+    time.sleep(max(0.0, PERIOD - (time.monotonic() - t)))
+print(json.dumps({"ok": ok, "fail": fail, "errors": errors[:10]}), flush=True)
+"""
+
+MODES = {
+    # /web/health every 100 ms
+    "health": ("/web/health", 0.1, 2),
+    # the double's /odooops/ping?write=1 every 50 ms: a PostgreSQL write and a Redis PING, each with a fresh login
+    "ping": ("/odooops/ping?write=1", 0.05, 5),
+}
+
+
+def docker(*args: str, check: bool = True, input: str | None = None, timeout: int = 120
+           ) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=timeout,
+                          input=input)
+
+
+class TrafficSampler:
+    """Continuous requests to the stack's web alias from a container on its app network (where Traefik
+    reaches Odoo); stop() returns {"ok", "fail", "errors"}."""
+
+    def __init__(self, stack: str, mode: str = "health"):
+        path, period, timeout = MODES[mode]
+        self.name = f"{stack}-sampler"
+        script = _SAMPLER % (f"http://{stack}-odoo-web:8069{path}", period, timeout, mode)
+        docker("rm", "-f", self.name, check=False)
+        docker("run", "-d", "--name", self.name, "--network", f"{stack}-app", "--label", f"org.odooops.stack={stack}",
+               "--entrypoint", "python3", SAMPLER_IMAGE, "-c", script)
+        time.sleep(1)
+
+    def stop(self) -> dict:
+        docker("stop", "-t", "10", self.name)
+        out = docker("logs", self.name).stdout.strip().splitlines()
+        docker("rm", "-f", self.name, check=False)
+        return json.loads(out[-1])
+
+
+def remove_stack(stack: str) -> None:
+    """Remove only what this stack started: its labelled containers, then its volumes and networks."""
+    ids = docker("ps", "-aq", "--filter", f"label=org.odooops.stack={stack}").stdout.split()
+    if ids:
+        docker("rm", "-f", "-v", *ids, check=False)
+    for vol in docker("volume", "ls", "-q", "--filter", f"name={stack}").stdout.split():
+        docker("volume", "rm", vol, check=False)
+    for net in ("ingress", "app", "data"):
+        docker("network", "rm", f"{stack}-{net}", check=False)
