@@ -1,0 +1,88 @@
+"""Patroni mode on the simulated db hosts: a third db host, reading the cluster, killing the leader, and
+returning the hosts to "no Patroni, no etcd, no cluster" (used by the tests and bench/failover.py)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.request
+
+from .hosts import SimHost, reset_postgres, up
+
+DB3 = SimHost("db3", ["db"])
+# what the postgres role starts in Patroni mode on a host without systemd (roles/postgres/vars/main.yml)
+PATRONI_PIDFILE = "/run/odooops-patroni.pid"
+ETCD_PIDFILE = "/run/odooops-etcd.pid"
+DATA_DIR = "/var/lib/postgresql/15/main"
+
+STOP_HA = f"""
+set -u
+start-stop-daemon --stop --quiet --pidfile {PATRONI_PIDFILE} --retry KILL/5 --remove-pidfile || true
+for p in $(head -1 {DATA_DIR}/postmaster.pid 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+start-stop-daemon --stop --quiet --pidfile {ETCD_PIDFILE} --retry KILL/5 --remove-pidfile || true
+rm -rf /var/lib/etcd/odooops /etc/etcd/odooops.conf.yml /etc/patroni/*.yml /var/lib/postgresql/.pgpass.patroni \
+       /var/log/postgresql/patroni.log
+"""
+
+
+def _docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check)
+
+
+def db3_up(prefix: str, network: str) -> str:
+    """The third db host (etcd needs three members), on the same network and prefix as db1/db2."""
+    return up([DB3], prefix=prefix, network=network)[0]
+
+
+def reset(container: str) -> None:
+    """Stop Patroni and etcd (by their pidfiles), forget their state, then drop the PostgreSQL cluster."""
+    if _docker("inspect", "-f", "{{.State.Status}}", container, check=False).stdout.strip() == "running":
+        _docker("exec", container, "bash", "-c", STOP_HA, check=False)
+    reset_postgres(container)
+
+
+def ip(container: str) -> str:
+    out = json.loads(_docker("inspect", container).stdout)[0]
+    return next(iter(out["NetworkSettings"]["Networks"].values()))["IPAddress"]
+
+
+def cluster(container: str, port: int = 8008, timeout: float = 3) -> dict:
+    """GET /cluster from a member's REST API (reachable from the control machine on the docker network)."""
+    with urllib.request.urlopen(f"http://{ip(container)}:{port}/cluster", timeout=timeout) as resp:
+        return json.loads(resp.read())
+
+
+def leader(containers: dict[str, str]) -> str | None:
+    """Name of the member holding the leader lock, as the first answering member reports it."""
+    for c in containers.values():
+        try:
+            for m in cluster(c).get("members", []):
+                if m.get("role") in ("leader", "master", "primary"):
+                    return m["name"]
+        except OSError:
+            continue
+    return None
+
+
+def kill_leader(container: str) -> None:
+    """The primary dies: SIGKILL of Patroni and of the postmaster (no clean shutdown, the leader key stays
+    until its TTL runs out)."""
+    _docker("exec", container, "bash", "-c",
+            f"kill -9 $(cat {PATRONI_PIDFILE}) $(head -1 {DATA_DIR}/postmaster.pid)")
+
+
+def start_patroni(container: str, config: str = "/etc/patroni/15-main.yml") -> None:
+    """Start Patroni again on a host whose Patroni was killed (as the role does without systemd)."""
+    _docker("exec", container, "start-stop-daemon", "--start", "--background", "--make-pidfile", "--pidfile",
+            PATRONI_PIDFILE, "--chuid", "postgres", "--output", "/var/log/postgresql/patroni.log", "--startas",
+            "/usr/bin/patroni", "--", config)
+
+
+def patch_config(container: str, settings: dict, user: str, password: str, port: int = 8008) -> dict:
+    """PATCH Patroni's cluster-wide settings (ttl, loop_wait, ...) through a member's REST API."""
+    import base64
+
+    req = urllib.request.Request(f"http://{ip(container)}:{port}/config", data=json.dumps(settings).encode(),
+                                 method="PATCH", headers={"Content-Type": "application/json"})
+    req.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
