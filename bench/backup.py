@@ -191,7 +191,8 @@ def main() -> int:
     moto = MotoServer().start()
     try:
         fs_root = os.path.join(work, "filestore")
-        print(f"scale {SCALE}: generating data...", flush=True)
+        print(f"scale {SCALE}: generating data... (load average {os.getloadavg()[0]:.2f} on "
+              f"{os.cpu_count()} cores)", flush=True)
         t0 = time.monotonic()
         sizes = generate(pg, "shop", fs_root)
         total_mb = (sizes["db_bytes"] + sizes["fs_bytes"]) / MB
@@ -204,6 +205,7 @@ def main() -> int:
         ring = {"k1": base64.b64decode(base64.b64encode(os.urandom(32)))}
         results = []
 
+        print(f"load average before the measurements: {os.getloadavg()[0]:.2f}", flush=True)
         results.append(measure("baseline backup (Odoo zip)", lambda: odoo_backup(
             pg, "shop", os.path.join(fs_root, "shop"), os.path.join(work, "odoo.zip")), exclude))
         results.append(measure("odooops backup (upload incl.)", lambda: BackupRun(
@@ -221,7 +223,11 @@ def main() -> int:
         print(f"{'':36} {'wall s':>8} {'MB/s':>8} {'peak RSS MB':>12}")
         for r in results:
             print(f"{r['label']:36} {r['wall_s']:8.1f} {total_mb / r['wall_s']:8.1f} {r['peak_rss_mb']:12.0f}")
+        print(f"odooops backup streams: {results[1]['out']['odooops']['timings']} "
+              f"(of {results[1]['out']['odooops']['duration_s']} s)")
         print(f"odooops restore phases: {results[3]['out']['timings']}")
+        print(f"load average after the measurements: {os.getloadavg()[0]:.2f} (1 min), "
+              f"{os.getloadavg()[1]:.2f} (5 min), {os.getloadavg()[2]:.2f} (15 min)")
         print(f"\nbackup speed-up  (baseline / ours): {results[0]['wall_s'] / results[1]['wall_s']:.2f}x")
         print(f"restore speed-up (baseline / ours): {results[2]['wall_s'] / results[3]['wall_s']:.2f}x")
         check = pg.psql("SELECT (SELECT count(*) FROM mail_message) || '/' || (SELECT count(*) FROM stock_move)",

@@ -31,6 +31,7 @@ import subprocess
 import tarfile
 import tempfile
 import threading
+import time
 import urllib.parse
 import zipfile
 
@@ -96,8 +97,11 @@ def odoo_version_fields(base_version: str | None) -> dict:
     return {"version": major, "version_info": info, "major_version": major}
 
 
-def read_snapshot_facts(cur, statistics_tables: list[str] | None = None) -> dict:
-    """Modules, versions, row counts and referenced filestore files, read inside the held snapshot."""
+def read_snapshot_facts(cur, statistics_tables: list[str] | None = None, counts: bool = True) -> dict:
+    """Modules, versions, row counts and referenced filestore files, read inside the held snapshot.
+
+    counts=False leaves the row counts out (``count_rows`` reads them later in the same snapshot, while the
+    dump already runs: a count(*) of a big table is a full scan)."""
     facts: dict = {"modules": {}, "statistics": {}, "referenced": None}
     cur.execute("SHOW server_version_num")
     num = int(cur.fetchone()[0])
@@ -106,10 +110,8 @@ def read_snapshot_facts(cur, statistics_tables: list[str] | None = None) -> dict
         cur.execute("SELECT name, latest_version FROM ir_module_module WHERE state = 'installed' ORDER BY name")
         facts["modules"] = {name: version for name, version in cur.fetchall()}
     facts.update(odoo_version_fields(facts["modules"].get("base")))
-    for table in statistics_tables if statistics_tables is not None else KEY_TABLES:
-        if _table_exists(cur, table):
-            cur.execute(f'SELECT count(*) FROM public."{table}"')  # noqa: S608 - name checked by to_regclass
-            facts["statistics"][table] = cur.fetchone()[0]
+    if counts:
+        facts["statistics"] = count_rows(cur, statistics_tables)
     if _table_exists(cur, "ir_attachment"):
         cur.execute("SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'public' "
                     "AND table_name = 'ir_attachment' AND column_name = 'store_fname')")
@@ -118,6 +120,16 @@ def read_snapshot_facts(cur, statistics_tables: list[str] | None = None) -> dict
                         "AND store_fname <> ''")
             facts["referenced"] = sorted(r[0] for r in cur.fetchall())
     return facts
+
+
+def count_rows(cur, statistics_tables: list[str] | None = None) -> dict:
+    """Row counts of the key tables (those that exist), in the cursor's snapshot."""
+    out = {}
+    for table in statistics_tables if statistics_tables is not None else KEY_TABLES:
+        if _table_exists(cur, table):
+            cur.execute(f'SELECT count(*) FROM public."{table}"')  # noqa: S608 - name checked by to_regclass
+            out[table] = cur.fetchone()[0]
+    return out
 
 
 def safe_member(name: str) -> bool:
@@ -287,20 +299,26 @@ class BackupRun:
             with conn.cursor() as cur:
                 cur.execute("SELECT pg_export_snapshot(), now()")
                 snapshot, snapshot_at = cur.fetchone()
-                facts = read_snapshot_facts(cur, self.statistics_tables)
-            fs_files, fs_missing = [], []
-            if self.filestore_dir:
-                if not os.path.isdir(self.filestore_dir) and facts["referenced"]:
-                    raise BackupError(f"filestore {self.filestore_dir} not found, but ir_attachment references "
-                                      f"{len(facts['referenced'])} files")
-                fs_files, fs_missing = filestore_entries(self.filestore_dir, facts["referenced"])
+                facts = read_snapshot_facts(cur, self.statistics_tables, counts=False)
+            if self.filestore_dir and not os.path.isdir(self.filestore_dir) and facts["referenced"]:
+                raise BackupError(f"filestore {self.filestore_dir} not found, but ir_attachment references "
+                                  f"{len(facts['referenced'])} files")
+            listing: dict = {"files": [], "missing": []}
+
+            def tar_filestore():
+                listing["files"], listing["missing"] = filestore_entries(self.filestore_dir, facts["referenced"])
+                return self._tar_filestore(listing["files"], fs_sink)
 
             results: dict = {}
             errors: list[BaseException] = []
 
+            timings: dict = {}
+            t0 = time.monotonic()
+
             def produce(label, fn):
                 try:
                     results[label] = fn()
+                    timings[f"{label}_stream_s"] = round(time.monotonic() - t0, 3)
                 except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
                     errors.append(exc)
                     for w in self.writers:  # unblock the other producer quickly
@@ -310,12 +328,21 @@ class BackupRun:
             threads = [threading.Thread(target=produce, args=("db", lambda: self._pg_dump(snapshot, db_sink)))]
             if self.filestore_dir:
                 fs_sink, fs_s3, fs_part = self._writer(PART_FS)
-                threads.append(threading.Thread(target=produce,
-                                                args=("fs", lambda: self._tar_filestore(fs_files, fs_sink))))
+                threads.append(threading.Thread(target=produce, args=("fs", tar_filestore)))
             for t in threads:
                 t.start()
+            try:
+                # row counts (full scans of big tables) in the same snapshot, while the dump and the tar run
+                with conn.cursor() as cur:
+                    facts["statistics"] = count_rows(cur, self.statistics_tables)
+                timings["counts_s"] = round(time.monotonic() - t0, 3)
+            except BaseException as exc:  # noqa: BLE001 - stop the producers, then raise below
+                errors.append(exc)
+                for w in self.writers:
+                    w.error = w.error or exc
             for t in threads:
                 t.join()
+            fs_files, fs_missing = listing["files"], listing["missing"]
             if errors:
                 raise self._as_backup_error(errors[0])
             parts = [self._finish_part(db_sink, db_s3, db_part, "database", "pg_dump-custom",
@@ -361,6 +388,8 @@ class BackupRun:
                                                          "until": iso(self.retain_until)},
             "tags": self.tags,
             "statistics": {"tables": facts["statistics"]},
+            # seconds from the start of the streams until each producer had handed over its last byte
+            "timings": timings,
         }
         body = json.dumps(manifest, indent=2, sort_keys=True).encode()
         try:
