@@ -294,6 +294,8 @@ class BackupRun:
 
     def _run(self) -> dict:
         conn = self.pg.connect(self.db_name, autocommit=False)
+        # the server that holds the snapshot (with a host list: the primary libpq chose)
+        served = getattr(getattr(conn, "info", None), "host", None) or self.pg.effective_host or "socket"
         try:
             conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
             with conn.cursor() as cur:
@@ -374,7 +376,7 @@ class BackupRun:
             "snapshot_at": iso(snapshot_at),
             "finished_at": iso(finished),
             "duration_s": round((finished - self.started).total_seconds(), 3),
-            "source": {"host": self.source_host, "db_host": self.pg.effective_host or "socket",
+            "source": {"host": self.source_host, "db_host": served, "db_hosts": self.pg.effective_host or "socket",
                        "db_port": self.pg.port, "db_name": self.db_name},
             "parts": parts,
             "filestore": None if not self.filestore_dir else {
