@@ -1,25 +1,39 @@
-"""playbooks/upgrade.yml on the simulated hosts (db1, app1): provision with the double's 17.0-a image, then
-upgrade to 17.0-b - refused by gates, rolled back after a failed update, and successful.
+"""playbooks/upgrade.yml and rehearse.yml on the simulated hosts (db1 primary + db2 streaming standby, app1):
+provision once with the double's 17.0-a image, then - on that one stack, in this order - a gate refusal, a check
+run (--check), four automatic rollbacks (update fails, update killed mid-way, smoke check fails, business check
+fails), a rehearsal on an anonymised staging copy of the latest backup, and a successful upgrade to 17.0-b.
+
+The module leaves the hosts as it found them: PostgreSQL clusters reset before and after (a previous module's
+synchronous primary must not block our writes; ours must not block the next module's), the stack's and staging's
+containers, volumes and networks removed.
 
 Run with a prefix of your own:
   ODOOOPS_TEST_PREFIX=odooops-<tag>- pytest tests/integration/upgrade/test_upgrade_playbook.py
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
 import subprocess
 import tempfile
+import time
+import urllib.error
+import urllib.request
 
 import pytest
 
+from testbed.hosts import reset_postgres
 from testbed.procs import free_port
+from testbed.s3 import ACCESS_KEY, SECRET_KEY
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-")
 STACK = PREFIX.rstrip("-") + "-up"
+STAGING = STACK + "-rehearsal"  # rehearse.yml's default: <stack>-rehearsal, database odoo_rehearsal
+IMAGE_A, IMAGE_B = "odooops/odoo-double:17.0-a", "odooops/odoo-double:17.0-b"
 SECRETS = {
     "odooops_db_password": "db-" + os.urandom(8).hex(),
     "odooops_odoo_admin_password": "master-" + os.urandom(8).hex(),
@@ -46,16 +60,16 @@ CHECKS = [
     {"name": "priced products", "sql": "SELECT count(*) FROM product_template WHERE list_price > 0", "unchanged": True},
     {"name": "open POS sessions", "sql": "SELECT count(*) FROM pos_session WHERE state = 'opened'", "unchanged": True},
 ]
-# the test bed has one primary and no standby: the replication gate is off here (tested in tests/unit, and against
-# a real standby in test_baseline.py); no backup exists yet: the gate reads a backup record given as a fact
+# db2 streams from db1 (provision.yml's roles/postgres): the replication gate is on; no backup exists before the
+# rehearsal's: the fresh-backup gate is tested in tests/unit and test_modules_ansible.py
 UPGRADE = {
     "upgrade_image": "odooops/odoo-double:17.0-b",
     "upgrade_approval_ref": "CHG-4242",
     "upgrade_business_checks": CHECKS,
     "upgrade_check_login": "check",
     "upgrade_check_password": "check",
-    "upgrade_gates": {"enabled": ["freeze_window", "approval_reference", "disk_headroom", "long_transactions",
-                                  "target_image"],
+    "upgrade_gates": {"enabled": ["freeze_window", "approval_reference", "replication", "disk_headroom",
+                                  "long_transactions", "target_image"],
                       "disk_reserve_bytes": 0},
     "upgrade_smoke_wait": 15,
     "upgrade_traefik_maintenance": True,
@@ -67,61 +81,116 @@ def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=120)
 
 
-def psql(sql: str) -> str:
-    res = docker("exec", "-u", "postgres", PREFIX + "db1", "psql", "-XAtq", "-d", "odoo", "-c", sql)
+def psql(sql: str, db: str = "odoo") -> str:
+    res = docker("exec", "-u", "postgres", PREFIX + "db1", "psql", "-XAtq", "-d", db, "-c", sql)
     return res.stdout.strip()
 
 
-def checksums() -> dict:
+def checksums(db: str = "odoo") -> dict:
     """md5 of every table's rows; ir_cron's lastcall/nextcall left out: the cron container runs jobs whenever it
     runs (also between this snapshot and the maintenance stage), which is Odoo's life, not the upgrade's doing."""
     cols = psql("SELECT table_name || ':' || string_agg(column_name, ',' ORDER BY ordinal_position) "
                 "FROM information_schema.columns WHERE table_schema = 'public' "
-                "AND column_name NOT IN ('lastcall', 'nextcall') GROUP BY table_name")
+                "AND column_name NOT IN ('lastcall', 'nextcall') GROUP BY table_name", db)
     parts = []
     for line in cols.splitlines():
         table, columns = line.split(":")
         row = "row(" + ",".join(f'x."{c}"' for c in columns.split(",")) + ")::text"
         parts.append(f"SELECT '{table}', md5(coalesce(string_agg({row}, '|' ORDER BY {row}), '')) FROM {table} x")
-    return dict(line.split("|") for line in psql(" UNION ALL ".join(parts)).splitlines())
+    return dict(line.split("|") for line in psql(" UNION ALL ".join(parts), db).splitlines())
 
 
-def web_state() -> list[tuple[str, str, str]]:
-    ids = docker("ps", "-aq", "--filter", f"label=org.odooops.stack={STACK}",
+def web_state(stack: str = STACK) -> list[tuple[str, str, str]]:
+    ids = docker("ps", "-aq", "--filter", f"label=org.odooops.stack={stack}",
                  "--filter", "label=org.odooops.odoo-role=web").stdout.split()
     return sorted((i["Name"].lstrip("/"), i["Config"]["Image"], i["State"]["Status"])
                   for i in json.loads(docker("inspect", *ids).stdout)) if ids else []
 
 
-def filestore() -> str:
-    res = docker("run", "--rm", "-v", f"{STACK}-odoo-data:/d:ro", "--entrypoint", "/bin/sh",
-                 "odooops/odoo-double:17.0-a", "-c", "cd /d/filestore/odoo && find . -type f | sort | xargs -r sha1sum")
+def filestore(stack: str = STACK, db: str = "odoo") -> str:
+    res = docker("run", "--rm", "-v", f"{stack}-odoo-data:/d:ro", "--entrypoint", "/bin/sh", IMAGE_A, "-c",
+                 f"cd /d/filestore/{db} && find . -type f | sort | xargs -r sha1sum")
     return res.stdout
+
+
+def edge(path: str, body: dict | None = None) -> tuple[int, str]:
+    """An HTTP request through the stack's edge (Traefik or its fallback publisher) on the published port."""
+    url = f"http://127.0.0.1:{VARS['traefik_http_port']}{path}"
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"} if data else {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
+def assert_old_version_serves(web_before, same_containers: bool) -> None:
+    """Only containers of the old image serve (the very same ones when they were only stopped), and the edge
+    answers with them: the login page (it reads the database) and a JSON-RPC login of the check user."""
+    web = web_state()
+    assert web and all(img == IMAGE_A and st == "running" for _, img, st in web), web
+    if same_containers:
+        assert web == web_before
+    status, page = edge("/web/login")
+    assert status == 200 and "password" in page.lower(), (status, page[:300])
+    status, answer = edge("/web/session/authenticate", {"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
+        "db": "odoo", "login": UPGRADE["upgrade_check_login"], "password": UPGRADE["upgrade_check_password"]}})
+    assert status == 200 and json.loads(answer)["result"]["uid"], answer[:300]
+    assert not [c for c in all_containers() if c[1] == IMAGE_B], all_containers()
+
+
+def all_containers() -> list[tuple[str, str]]:
+    """(name, image) of every container of the stack, and of any module-update one-shot left behind."""
+    out = []
+    for flt in (f"label=org.odooops.stack={STACK}", "label=org.odooops.purpose=module-update"):
+        ids = docker("ps", "-aq", "--filter", flt).stdout.split()
+        out += [(i["Name"].lstrip("/"), i["Config"]["Image"]) for i in json.loads(docker("inspect", *ids).stdout)] \
+            if ids else []
+    return out
+
+
+def remove_stack(stack: str) -> None:
+    ids = docker("ps", "-aq", "--filter", f"label=org.odooops.stack={stack}").stdout.split()
+    if ids:
+        docker("rm", "-f", "-v", *ids, check=False)
+    # Odoo's data, Redis' and the edge's volumes: named after the stack (not all are labelled)
+    for vol in docker("volume", "ls", "-q").stdout.split():
+        if vol.startswith(f"{stack}-"):
+            docker("volume", "rm", "-f", vol, check=False)
+    for net in ("ingress", "app", "data"):
+        docker("network", "rm", f"{stack}-{net}", check=False)
+    docker("exec", PREFIX + "app1", "rm", "-rf", f"/etc/odooops/{stack}", check=False)
 
 
 @pytest.fixture(scope="module")
 def stack(sim_hosts, ansible_playbook, moto):
-    first = ansible_playbook("playbooks/provision.yml", extra_vars=VARS)
-    assert first.rc == 0, first.stdout[-3000:]
-    # a directory of our own: pytest's basetemp keeps only the last 3 runs, and other sessions run in parallel
+    # whatever an earlier module left on these shared hosts (a synchronous primary without its standby, a stack of
+    # the same name) is cleared first, and what this module makes is cleared after it
+    dbs = [c for n, c in sim_hosts.items() if n.startswith("db")]
+    for name in (STACK, STAGING):
+        remove_stack(name)
+    for c in dbs:
+        reset_postgres(c)
     audit_dir = tempfile.mkdtemp(prefix="odooops-upgrade-audit-")
-    bucket = "t-audit-" + os.urandom(4).hex()
-    moto.client().create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
-    env = moto.env()
-    # the audit goes to the session's moto server (the local inventory's S3 host is not part of the test bed)
-    s3 = {"upgrade_audit_s3_bucket": bucket, "upgrade_s3_endpoint": moto.endpoint,
-          "odooops_s3_access_key": env["AWS_ACCESS_KEY_ID"], "odooops_s3_secret_key": env["AWS_SECRET_ACCESS_KEY"]}
-    yield {"audit": os.path.join(audit_dir, "upgrades.jsonl"), "s3": s3, "bucket": bucket, "moto": moto}
-    shutil.rmtree(audit_dir, ignore_errors=True)
-    ids = docker("ps", "-aq", "--filter", f"label=org.odooops.stack={STACK}").stdout.split()
-    if ids:
-        docker("rm", "-f", "-v", *ids, check=False)
-    for vol in docker("volume", "ls", "-q", "--filter", f"name={STACK}").stdout.split():
-        docker("volume", "rm", vol, check=False)
-    for net in ("ingress", "app", "data"):
-        docker("network", "rm", f"{STACK}-{net}", check=False)
-    docker("exec", "-u", "postgres", PREFIX + "db1", "psql", "-c", "DROP DATABASE IF EXISTS odoo WITH (FORCE)",
-           check=False)
+    try:
+        first = ansible_playbook("playbooks/provision.yml", extra_vars=VARS)
+        assert first.rc == 0, first.stdout[-3000:]
+        # a directory of our own: pytest's basetemp keeps only the last 3 runs, and other sessions run in parallel
+        bucket = "t-audit-" + os.urandom(4).hex()
+        moto.client().create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+        env = moto.env()
+        # the audit goes to the session's moto server (the local inventory's S3 host is not part of the test bed)
+        s3 = {"upgrade_audit_s3_bucket": bucket, "upgrade_s3_endpoint": moto.endpoint,
+              "odooops_s3_access_key": env["AWS_ACCESS_KEY_ID"], "odooops_s3_secret_key": env["AWS_SECRET_ACCESS_KEY"]}
+        yield {"audit": os.path.join(audit_dir, "upgrades.jsonl"), "dir": audit_dir, "s3": s3, "bucket": bucket,
+               "moto": moto}
+    finally:
+        shutil.rmtree(audit_dir, ignore_errors=True)
+        for name in (STACK, STAGING):
+            remove_stack(name)
+        for c in dbs:
+            reset_postgres(c)
 
 
 def upgrade(ansible_playbook, stack, **extra):
@@ -152,6 +221,28 @@ def test_gate_refusal_changes_nothing(stack, ansible_playbook):
         assert secret not in run.stdout + run.stderr
 
 
+def test_check_mode_changes_nothing_and_reports_the_plan(stack, ansible_playbook):
+    before, web, files = checksums(), web_state(), filestore()
+    dbs = psql("SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database")
+    run = ansible_playbook("playbooks/upgrade.yml", check=True, extra_vars={
+        **VARS, **UPGRADE, **stack["s3"], "upgrade_audit_path": stack["audit"]})
+    assert run.rc == 0, run.stdout[-4000:]
+    # the gates ran for real and passed; what the upgrade would do is reported
+    assert "Gates - evaluate every gate" in run.stdout and "Upgrade refused" not in run.stdout
+    assert "Check mode - what the upgrade would do" in run.stdout
+    for module in ("stock", "point_of_sale", "sale_management"):
+        assert module in run.stdout.split("Check mode - what the upgrade would do")[1]
+    assert f"{IMAGE_A} -> {IMAGE_B}" in run.stdout and "outcome: check mode, nothing changed" in run.stdout
+    # nothing changed: tables, filestore, containers, databases, no audit line, no object in the audit bucket
+    assert checksums() == before and filestore() == files and web_state() == web
+    assert psql("SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database") == dbs
+    assert audit_records(stack) == [] or all(r["outcome"] != "check" for r in audit_records(stack))
+    assert not [o for o in stack["moto"].client().list_objects_v2(Bucket=stack["bucket"]).get("Contents", [])
+                if "check" in o["Key"]]
+    for secret in SECRETS.values():
+        assert secret not in run.stdout + run.stderr
+
+
 def test_failed_update_rolls_back(stack, ansible_playbook):
     before, web, files = checksums(), web_state(), filestore()
     run, records = upgrade(ansible_playbook, stack, upgrade_update_env=["ODOO_DOUBLE_FAIL_UPDATE=1"])
@@ -164,6 +255,123 @@ def test_failed_update_rolls_back(stack, ansible_playbook):
     assert [(n, i, s) for n, i, s in web_state()] == web  # the same old container serves again
     for secret in SECRETS.values():
         assert secret not in run.stdout + run.stderr + json.dumps(audit_records(stack))
+
+
+def rolled_back(ansible_playbook, stack, same_containers: bool, reason: list[str], **extra) -> dict:
+    """One failing upgrade: the old version serves again with every table and the filestore as before, and the
+    audit record says why."""
+    before, web, files = checksums(), web_state(), filestore()
+    t0 = time.monotonic()
+    run, records = upgrade(ansible_playbook, stack, **extra)
+    print(f"upgrade.yml run that rolled back: {time.monotonic() - t0:.0f} s")
+    assert run.rc != 0, run.stdout[-3000:]
+    assert "Upgrade rolled back" in run.stdout
+    rec = records[-1]
+    assert rec["outcome"] == "rolled_back" and rec["rollback_verified"] is True, rec
+    for part in reason:
+        assert part in rec["rollback_reason"], rec["rollback_reason"]
+    assert rec["rollback_path"] == ("restarted" if same_containers else "redeployed")
+    assert checksums() == before and filestore() == files
+    assert_old_version_serves(web, same_containers)
+    for secret in SECRETS.values():
+        assert secret not in run.stdout + run.stderr + json.dumps(rec)
+    return rec
+
+
+def test_killed_update_rolls_back(stack, ansible_playbook):
+    """The update hangs inside its transaction (the double's ODOO_DOUBLE_HANG_UPDATE) and is killed at the deadline;
+    the previous containers were only stopped: the very same ones serve again."""
+    rec = rolled_back(ansible_playbook, stack, True, ["update:", "did not finish within 8 s and was killed"],
+                      upgrade_update_env=["ODOO_DOUBLE_HANG_UPDATE=1"], upgrade_update_timeout=8)
+    assert rec["update"]["timed_out"] is True and rec["update"]["exit_code"] is None
+
+
+def test_failed_smoke_check_rolls_back(stack, ansible_playbook):
+    """The new set passes Docker's health check (/web/health does not touch the database, as in Odoo) but cannot
+    serve: its libpq options point at a schema that does not exist, as a release whose registry fails to load would
+    (login page 500, JSON-RPC login refused). It has already replaced the old set: the old image is rolled out again."""
+    rec = rolled_back(ansible_playbook, stack, False, ["verify:", "smoke checks", "Odoo is not healthy", "login_page"],
+                      upgrade_web_env={"PGOPTIONS": "-c search_path=odooops_no_such_schema"},
+                      upgrade_smoke_wait=6)  # it will not get better: do not wait for it long
+    assert rec["update"]["exit_code"] == 0  # the update had committed: the swap back undid it
+
+
+def test_failed_business_check_rolls_back(stack, ansible_playbook):
+    """A business check fails after the new set serves. The double runs no migration code, so the check reads what
+    the update does change (a module's version, as a check pinning a validated module would)."""
+    checks = [*CHECKS, {"name": "stock release validated", "unchanged": True,
+                        "sql": "SELECT latest_version FROM ir_module_module WHERE name = 'stock'"}]
+    rec = rolled_back(ansible_playbook, stack, False, ["verify:", "business checks differ from the baseline",
+                                                        "stock release validated"],
+                      upgrade_business_checks=checks)
+    assert rec["update"]["exit_code"] == 0
+
+
+def test_rehearsal_on_anonymised_staging(stack, ansible_playbook, lan_s3):
+    """backup.yml to the LAN's object storage, then rehearse.yml: the latest backup restored into staging
+    (<stack>-rehearsal, odoo_rehearsal), neutralised and anonymised, served with production's image, and upgraded
+    to 17.0-b by upgrade.yml there; production is left exactly as it was."""
+    import boto3
+
+    bucket = "t-backups-" + os.urandom(4).hex()
+    boto3.client("s3", endpoint_url=lan_s3["endpoint"], region_name="us-east-1", aws_access_key_id=ACCESS_KEY,
+                 aws_secret_access_key=SECRET_KEY).create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    backup_vars = {"odooops_backup_bucket": bucket, "odooops_backup_endpoint_url": lan_s3["lan_endpoint"],
+                   "odooops_s3_access_key": ACCESS_KEY, "odooops_s3_secret_key": SECRET_KEY,
+                   "odooops_backup_keys": [{"id": "k1", "key": base64.b64encode(os.urandom(32)).decode()}],
+                   "odooops_backup_key_id": "k1"}
+    # a staff user with a personal login, as real databases have (the double seeds only technical ones)
+    psql("INSERT INTO res_users (login, password, active) VALUES ('anne.cashier@shop.example', NULL, true)")
+    backup = ansible_playbook("playbooks/backup.yml", extra_vars={**VARS, **backup_vars})
+    assert backup.rc == 0, backup.stdout[-3000:]
+
+    # the source's personal data, and production as it is before the rehearsal
+    rows = psql("SELECT concat_ws(chr(31), name, email, phone, street) FROM res_partner").splitlines()
+    personal = {v for row in rows for v in row.split(chr(31)) if v}
+    logins = set(psql("SELECT login FROM res_users").split()) - {"__system__", "admin", "public", "check"}
+    assert len(personal) > 50 and logins == {"anne.cashier@shop.example"}
+    assert int(psql("SELECT count(*) FROM ir_cron WHERE active")) > 0
+    assert int(psql("SELECT count(*) FROM ir_mail_server WHERE active")) > 0
+    before, web, files = checksums(), web_state(), filestore()
+    key = "anon-" + os.urandom(12).hex()
+
+    extra = {**VARS, **UPGRADE, **stack["s3"], **backup_vars, "upgrade_audit_path": stack["audit"],
+             "odooops_anonymize_key": key}
+    extra["odooops_s3_access_key"], extra["odooops_s3_secret_key"] = ACCESS_KEY, SECRET_KEY
+    t0 = time.monotonic()
+    run = ansible_playbook("playbooks/rehearse.yml", extra_vars=extra)
+    print(f"rehearse.yml: {time.monotonic() - t0:.0f} s")
+    assert run.rc == 0, run.stdout[-5000:]
+
+    # staging: no real name, e-mail, phone or street of the source left; logins pseudonymised; crons and mail off
+    staged = psql("SELECT concat_ws(chr(31), name, email, phone, street) FROM res_partner", "odoo_rehearsal")
+    left = {v for row in staged.splitlines() for v in row.split(chr(31)) if v} & personal
+    assert not left, left
+    assert not set(psql("SELECT login FROM res_users", "odoo_rehearsal").split()) & logins
+    assert psql("SELECT count(*) FROM ir_cron WHERE active", "odoo_rehearsal") == "0"
+    assert psql("SELECT count(*) FROM ir_mail_server WHERE active", "odoo_rehearsal") == "0"
+    assert psql("SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'", "odoo_rehearsal")
+    # the upgrade ran there: staging's modules at 17.0-b's versions, served by the new image; report and audit
+    assert psql("SELECT latest_version FROM ir_module_module WHERE name = 'stock'", "odoo_rehearsal") == "17.0.1.2"
+    staging_web = web_state(STAGING)
+    assert staging_web and all(img == IMAGE_B and st == "running" for _, img, st in staging_web), staging_web
+    [report_path] = [os.path.join(stack["dir"], f) for f in os.listdir(stack["dir"]) if f.startswith("rehearsal-")]
+    with open(report_path, encoding="utf-8") as fh:
+        report = json.load(fh)
+    print("rehearsal report:", json.dumps({k: report[k] for k in ("duration_s", "outcome", "upgrade_stages")}))
+    assert report["outcome"] == "success" and float(report["duration_s"]) > 0
+    assert report["staging"] == {"stack": STAGING, "database": "odoo_rehearsal"} and report["backup_id"]
+    assert {"maintenance", "snapshot", "update", "verify"} <= set(report["upgrade_stages"])
+    assert report["anonymised"] and report["neutralised"]
+    rec = audit_records(stack)[-1]
+    assert rec["run"] == report["run"] and rec["rehearsal"] is True and rec["stack"] == STAGING
+    assert rec["outcome"] == "success"
+    # production untouched: every table, the filestore, the same containers of the old image, the edge serving
+    assert checksums() == before and filestore() == files and web_state() == web
+    assert psql("SELECT latest_version FROM ir_module_module WHERE name = 'stock'") == "17.0.1.1"
+    assert edge("/web/login")[0] == 200
+    for secret in [*SECRETS.values(), key, backup_vars["odooops_backup_keys"][0]["key"]]:
+        assert secret not in run.stdout + run.stderr + backup.stdout + json.dumps(report)
 
 
 def test_successful_upgrade(stack, ansible_playbook):
