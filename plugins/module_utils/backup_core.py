@@ -317,20 +317,32 @@ class BackupRun:
             timings: dict = {}
             t0 = time.monotonic()
 
-            def produce(label, fn):
+            finished_parts: dict = {}
+
+            def produce(label, fn, finish):
+                """Stream, then complete this part's upload at once: the first stream to end completes its
+                multipart upload while the other still streams."""
                 try:
                     results[label] = fn()
                     timings[f"{label}_stream_s"] = round(time.monotonic() - t0, 3)
+                    finished_parts[label] = finish()
+                    timings[f"{label}_part_s"] = round(time.monotonic() - t0, 3)
                 except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
                     errors.append(exc)
                     for w in self.writers:  # unblock the other producer quickly
                         w.error = w.error or exc
 
             db_sink, db_s3, db_part = self._writer(PART_DB)
-            threads = [threading.Thread(target=produce, args=("db", lambda: self._pg_dump(snapshot, db_sink)))]
+            threads = [threading.Thread(target=produce, args=(
+                "db", lambda: self._pg_dump(snapshot, db_sink),
+                lambda: self._finish_part(db_sink, db_s3, db_part, "database", "pg_dump-custom",
+                                          {"compress": self.compress})))]
             if self.filestore_dir:
                 fs_sink, fs_s3, fs_part = self._writer(PART_FS)
-                threads.append(threading.Thread(target=produce, args=("fs", tar_filestore)))
+                threads.append(threading.Thread(target=produce, args=(
+                    "fs", tar_filestore,
+                    lambda: self._finish_part(fs_sink, fs_s3, fs_part, "filestore", "tar",
+                                              {"files": len(listing["files"]), "bytes": results.get("fs", 0)}))))
             for t in threads:
                 t.start()
             try:
@@ -347,11 +359,7 @@ class BackupRun:
             fs_files, fs_missing = listing["files"], listing["missing"]
             if errors:
                 raise self._as_backup_error(errors[0])
-            parts = [self._finish_part(db_sink, db_s3, db_part, "database", "pg_dump-custom",
-                                       {"compress": self.compress})]
-            if self.filestore_dir:
-                parts.append(self._finish_part(fs_sink, fs_s3, fs_part, "filestore", "tar",
-                                               {"files": len(fs_files), "bytes": results.get("fs", 0)}))
+            parts = [finished_parts[label] for label in ("db", "fs") if label in finished_parts]
             odoo_manifest = {"odoo_dump": "1", "db_name": self.db_name, "version": facts["version"],
                              "version_info": facts["version_info"], "major_version": facts["major_version"],
                              "pg_version": facts["pg_version"], "modules": facts["modules"]}

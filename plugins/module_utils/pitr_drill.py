@@ -211,6 +211,13 @@ def pitr_drill(*, conf_path: str, stanza: str, scratch_dir: str, target: str = "
         result["rpo_s"] = round((started - parse_ts(newest)).total_seconds(), 1) if newest else None
 
         target_time = None
+        repo = repository_info(conf_path, stanza, r)
+        result["repository"] = repo
+        # pgBackRest keeps backup stop times in whole seconds and restores to a time only from a backup that
+        # stopped before it: a target within the second after the newest backup's stop finds no backup
+        wait = (repo.get("latest_stop") or 0) + 1.1 - time.time()
+        if mode == "marker" and 0 < wait < 5:
+            time.sleep(wait)
         if mode in ("marker", "latest"):
             _marker_setup(r, source_socket, source_port)
             before = _marker(r, source_socket, source_port, drill_id, "before")
@@ -364,7 +371,7 @@ def repository_info(conf_path: str, stanza: str, runner: Runner | None = None) -
     if not backups:
         raise PitrDrillError(f"the repository of stanza {stanza!r} holds no backup to restore from")
     return {"status": (info.get("status") or {}).get("message"), "backups": len(backups),
-            "latest": backups[-1].get("label")}
+            "latest": backups[-1].get("label"), "latest_stop": (backups[-1].get("timestamp") or {}).get("stop")}
 
 
 __all__ = ["PitrDrillError", "PgBackRestConfigError", "Runner", "check_settings", "pitr_drill", "parse_ts",

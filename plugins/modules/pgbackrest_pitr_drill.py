@@ -117,7 +117,10 @@ def run(module: AnsibleModule) -> dict:
         mode = check_settings(stanza=p["stanza"], target=p["target"], scratch_dir=p["scratch_dir"],
                               databases=p["databases"])
         info = repository_info(p["conf_path"], p["stanza"], runner)
-        return {"changed": True, "pitr": {"mode": mode, "repository": info, "checks": [], "passed": None}}
+        detail = (f"target {mode}, {info['backups']} backups in the repository (latest {info['latest']}); "
+                  "nothing restored")
+        return {"changed": True, "pitr": {"mode": mode, "repository": info, "checks": [], "passed": None,
+                                          "check_mode": True, "detail": detail}}
     os.makedirs(p["scratch_dir"], mode=0o700, exist_ok=True)
     runner.chown(p["scratch_dir"])
     result = pitr_drill(conf_path=p["conf_path"], stanza=p["stanza"], scratch_dir=p["scratch_dir"],

@@ -57,3 +57,6 @@ def test_failed_pitr_task_fails_the_drill():
             "detail": "PITR drill: /etc/pgbackrest/pgbackrest.conf does not exist"} in rep["checks"]
     unhealthy = drill_report(db_name="shop", backup=BACKUP, restore=restore, health={"status": "fail"})
     assert unhealthy["passed"] is False
+    checked = drill_report(db_name="shop", backup=BACKUP, restore=restore,
+                           pitr={"mode": "marker", "checks": [], "check_mode": True, "detail": "nothing restored"})
+    assert checked["passed"] is True

@@ -7,10 +7,11 @@ import os
 import shutil
 import time
 
+import pytest
 from conftest import STANZA, as_postgres
 
 from ansible_collections.odooops.hosting.plugins.module_utils.pgbackrest_config import restore_args
-from ansible_collections.odooops.hosting.plugins.module_utils.pitr_drill import Runner, pitr_drill
+from ansible_collections.odooops.hosting.plugins.module_utils.pitr_drill import Runner, pitr_drill, repository_info
 from testbed.pg import PG_BIN
 from testbed.procs import free_port
 
@@ -49,6 +50,7 @@ def test_pitr_recovers_to_target_time(pgbr, moto):
     assert cipher_pass not in pgbr["run"]("info")
 
 
+@pytest.mark.slow  # two drills through S3 (about 20 s with its fixture)
 def test_pitr_drill_into_scratch_instance(pgbr):
     """The drill's PITR half (module_utils/pitr_drill.py): markers bracket the target, the scratch instance is
     restored beside the running cluster, checked, and removed; the production cluster is untouched."""
@@ -58,6 +60,8 @@ def test_pitr_drill_into_scratch_instance(pgbr):
             "INSERT INTO res_partner (name) SELECT 'p' || g FROM generate_series(1, 40) g", dbname="shop")
     pgbr["run"]("--type=full", "backup")
     pg.psql("INSERT INTO res_partner (name) VALUES ('after-backup')", dbname="shop")
+    # what check mode reads: the repository holds a backup to restore from
+    assert repository_info(pgbr["conf"], STANZA, Runner(pg_bin=PG_BIN))["backups"] == 1
     scratch = os.path.join(pgbr["work"], "scratch")
     os.mkdir(scratch, 0o700)
     shutil.chown(scratch, "postgres", "postgres")
