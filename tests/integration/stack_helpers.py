@@ -5,7 +5,9 @@ A stack's containers carry the label org.odooops.stack=<stack>; its volumes and 
 """
 from __future__ import annotations
 
+import datetime
 import json
+import re
 import subprocess
 import time
 
@@ -87,3 +89,31 @@ def remove_stack(stack: str) -> None:
         docker("volume", "rm", vol, check=False)
     for net in ("ingress", "app", "data"):
         docker("network", "rm", f"{stack}-{net}", check=False)
+
+
+# with ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks, each task header is followed by a line like
+# "Friday 27 November 2026  19:48:30 +0000 (0:00:01.234)       0:00:50.000 ****"
+_PROFILE_LINE = re.compile(r"^\w+ (\d+ \w+ \d{4}) +(\d\d:\d\d:\d\d) ([+-]\d{4}) \(")
+PROFILE_ENV = {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"}
+
+
+def tasks_around(output: str, errors: list[str], window: float = 15.0) -> list[str]:
+    """The tasks (with their start times) that ran within `window` seconds before each sampler error, from
+    a playbook output produced with PROFILE_ENV: what was happening when a request failed."""
+    started = []
+    task = None
+    for line in output.splitlines():
+        if line.startswith("TASK ["):
+            task = line.split("]")[0][6:]
+            continue
+        m = _PROFILE_LINE.match(line)
+        if m and task:
+            at = datetime.datetime.strptime(" ".join(m.groups()), "%d %B %Y %H:%M:%S %z").timestamp()
+            started.append((at, task))
+            task = None
+    out = []
+    for err in errors:
+        when = float(err.split()[0])
+        out += [f"{err}: {time.strftime('%H:%M:%S', time.gmtime(at))} {name}" for at, name in started
+                if when - window <= at <= when]
+    return out

@@ -18,12 +18,12 @@ from conftest import read_vault
 
 from ansible_collections.odooops.hosting.plugins.module_utils import secrets_store
 from testbed.procs import free_port
-from tests.integration.stack_helpers import TrafficSampler, remove_stack
+from tests.integration.stack_helpers import PROFILE_ENV, TrafficSampler, remove_stack, tasks_around
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-")
 STACK = PREFIX.rstrip("-") + "-sec"
-ROTATE = ["db", "redis", "redis_admin", "master", "backup_key"]
+ROTATE = ["db", "replication", "redis", "redis_admin", "master", "backup_key"]
 
 pytestmark = [
     pytest.mark.slow,
@@ -37,14 +37,23 @@ def docker(*args: str, check: bool = True, input: str | None = None) -> subproce
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=120, input=input)
 
 
-def pg_login_ok(db1: str, user: str, password: str) -> bool:
-    """A login over TLS from db1 itself; the password goes on stdin, never on a command line."""
+def pg_login_ok(client: str, user: str, password: str, host: str = "127.0.0.1") -> bool:
+    """A login over TLS from the client host to host; the password goes on stdin, never on a command line."""
     code = ("import sys, psycopg2\n"
             "try:\n"
-            f"  psycopg2.connect(host='127.0.0.1', dbname='postgres', user='{user}', password=sys.stdin.read(),"
+            f"  psycopg2.connect(host='{host}', dbname='postgres', user='{user}', password=sys.stdin.read(),"
             " sslmode='require', connect_timeout=3).close(); print('OK')\n"
             "except psycopg2.OperationalError as e:\n  print('REFUSED', str(e).splitlines()[0])\n")
-    return docker("exec", "-i", db1, "python3", "-c", code, input=password).stdout.startswith("OK")
+    return docker("exec", "-i", client, "python3", "-c", code, input=password).stdout.startswith("OK")
+
+
+def psql(host: str, sql: str) -> str:
+    return docker("exec", host, "runuser", "-u", "postgres", "--", "psql", "-XAtq", "-c", sql).stdout.strip()
+
+
+def standby_streaming(db1: str, db2: str) -> bool:
+    return (psql(db2, "select status from pg_stat_wal_receiver") == "streaming"
+            and psql(db1, "select count(*) from pg_stat_replication where state = 'streaming'") == "1")
 
 
 def redis_login_ok(user: str, password: str) -> bool:
@@ -61,14 +70,16 @@ def stack_inventory(sim_hosts, tmp_path_factory):
     shutil.copytree(os.path.join(ROOT, "inventories", "local"), inv,
                     ignore=shutil.ignore_patterns("vault.yml"))
     with open(os.path.join(inv, "group_vars", "all", "test.yml"), "w", encoding="utf-8") as fh:
-        yaml.safe_dump({"odooops_local_prefix": PREFIX, "odooops_stack": STACK, "redis_image_build": True,
-                        "redis_image": "odooops/redis:local", "redis_image_build_base": "odooops/debian:bookworm",
+        yaml.safe_dump({"odooops_local_prefix": PREFIX, "odooops_stack": STACK,
                         "odoo_healthcheck_start_period": "5s", "odoo_rollout_timeout": 60,
-                        # the edge (Traefik or its fallback publisher) on ports of this test's own
+                        "rotate_secrets_audit_log": os.path.join(root, "audit.jsonl")}, fh)
+    # group_vars/app of the copy sets the demo's edge: override it at the same level, with ports of this test's own
+    with open(os.path.join(inv, "group_vars", "app", "test.yml"), "w", encoding="utf-8") as fh:
+        yaml.safe_dump({"redis_image_build": True, "redis_image": "odooops/redis:local",
+                        "redis_image_build_base": "odooops/debian:bookworm",
                         "traefik_publisher_build_base": "odooops/debian:bookworm", "traefik_bind_address": "127.0.0.1",
                         "traefik_http_port": free_port(), "traefik_https_port": free_port(),
-                        "traefik_sites": [{"host": "localhost"}],
-                        "rotate_secrets_audit_log": os.path.join(root, "audit.jsonl")}, fh)
+                        "traefik_sites": [{"host": "localhost"}]}, fh)
     yield {"root": root, "inventory": inv, "password_file": os.path.join(root, "vault-pass"),
            "vault": os.path.join(inv, "group_vars", "all", "vault.yml")}
     remove_stack(STACK)
@@ -88,22 +99,33 @@ def test_rotate_secrets_on_the_stack_under_traffic(stack_inventory, sim_hosts, a
     provision = play("playbooks/provision.yml")
     assert provision.rc == 0, provision.stdout[-5000:]
 
+    db1, db2 = sim_hosts["db1"], sim_hosts["db2"]
+    assert standby_streaming(db1, db2), "provision.yml should leave db2 streaming from db1"
+
     sampler = TrafficSampler(STACK, "ping")
     started = time.monotonic()
-    run = play("playbooks/rotate_secrets.yml", "-vvv", extra_vars={"rotate": ROTATE})
+    run = play("playbooks/rotate_secrets.yml", "-vvv", extra_vars={"rotate": ROTATE}, env=PROFILE_ENV)
     took = time.monotonic() - started
     samples = sampler.stop()
     print(f"\nrotation on the stack ({', '.join(ROTATE)}) in {took:.0f} s: {samples['ok']} requests ok, "
           f"{samples['fail']} failed")
     assert run.rc == 0, run.stdout[-6000:] + run.stderr[-2000:]
-    assert samples["fail"] == 0 and samples["ok"] > 50, samples
+    assert samples["fail"] == 0 and samples["ok"] > 50, (samples, tasks_around(run.stdout, samples["errors"]))
 
     new = read_vault(stack_inventory["vault"], pw)
     assert new["odooops_db_user"] == "odoo_b" and secrets_store.PENDING not in new
-    db1 = sim_hosts["db1"]
     assert pg_login_ok(db1, "odoo_b", new["odooops_db_password"])
     assert not pg_login_ok(db1, "odoo", old["odooops_db_password"])
     assert not pg_login_ok(db1, "odoo_b", old["odooops_db_password"])
+    # replication: the old password is refused from the standby, and the standby, made to reconnect, streams
+    # again with the new one (read from its passfile)
+    assert pg_login_ok(db2, "replicator", new["odooops_replication_password"], host="db1")
+    assert not pg_login_ok(db2, "replicator", old["odooops_replication_password"], host="db1")
+    docker("exec", db2, "kill", "-TERM", psql(db2, "select pid from pg_stat_wal_receiver"))
+    deadline = time.monotonic() + 30
+    while not standby_streaming(db1, db2) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert standby_streaming(db1, db2), "db2 did not stream again with the rotated replication password"
     assert redis_login_ok("odoo", new["odooops_redis_odoo_password"])
     assert not redis_login_ok("odoo", old["odooops_redis_odoo_password"])
     assert redis_login_ok("admin", new["odooops_redis_admin_password"])
