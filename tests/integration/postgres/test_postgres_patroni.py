@@ -47,7 +47,9 @@ def healthy(hosts: dict, leader: str | None = None) -> bool:
     leaders = [n for n, m in ms.items() if m["role"] == "leader" and m["state"] == "running"]
     replicas = [n for n, m in ms.items() if m["role"] != "leader" and m["state"] in ("running", "streaming")
                 and isinstance(m.get("lag"), int)]
-    return len(ms) == 3 and len(leaders) == 1 and len(replicas) == 2 and leader in (None, leaders[0])
+    # synchronous_mode: a synchronous standby is assigned (else a killed leader could not be replaced)
+    return (len(ms) == 3 and len(leaders) == 1 and len(replicas) == 2 and leader in (None, leaders[0])
+            and any(m["role"] == "sync_standby" for m in ms.values()))
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +107,7 @@ def missing(container: str, acked: list[int]) -> set[int]:
 
 def test_patroni_cluster_converges_and_rerun_changes_nothing(patroni):
     hosts = patroni["hosts"]
-    assert healthy(hosts)
+    wait_for(lambda: healthy(hosts), 30, interval=0.5, what="one leader, a synchronous and an async replica")
     leader = tb_patroni.leader(hosts)
     streaming = psql(hosts[leader], "select application_name || ':' || state from pg_stat_replication "
                                     "order by 1").stdout.split()
