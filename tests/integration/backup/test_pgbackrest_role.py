@@ -3,6 +3,7 @@ an encrypted S3 repository works: `pgbackrest check` and a full backup), then pl
 to a target time. S3 = the simulated LAN's object storage (`lan_s3`: moto behind stunnel TLS, host `s3`)."""
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -36,7 +37,7 @@ def pgbr_repo(lan_s3):
 
 
 @pytest.mark.slow
-def test_role_archives_to_encrypted_s3(sim_hosts, pgbr_repo, ansible_playbook):
+def test_role_archives_to_encrypted_s3(sim_hosts, pgbr_repo, ansible_playbook, tmp_path):
     db1 = sim_hosts["db1"]
     dexec(db1, "pg_createcluster", "15", "main", "--start")
     try:
@@ -72,6 +73,19 @@ def test_role_archives_to_encrypted_s3(sim_hosts, pgbr_repo, ansible_playbook):
         info = pgbr_repo["client"].get_object(Bucket=pgbr_repo["bucket"],
                                            Key=f"pgbackrest/{PREFIX}stack/backup/odoo/backup.info")["Body"].read()
         assert info.startswith(b"Salted__")  # repository encrypted
+
+        # the DR drill's PITR half with its defaults (Debian layout: no postgresql.conf in the data directory)
+        dexec(db1, *psql, "CREATE DATABASE shop")
+        dexec(db1, *pgbr, "--type=incr", "backup")
+        result = tmp_path / "pitr.json"
+        drill = ansible_playbook(os.path.join(HERE, "playbooks", "pitr_drill.yml"),
+                                 extra_vars={**extra, "pitr_result_path": str(result)})
+        assert drill.rc == 0, drill.stdout[-3000:]
+        out = json.loads(result.read_text())
+        assert out["check"]["check_mode"] and dexec(db1, "ls", "/var/lib/postgresql/odooops-drill").stdout == ""
+        assert out["drill"]["passed"], out["drill"]
+        assert {c["name"] for c in out["drill"]["checks"]} >= {"marker_before", "marker_after", "database:shop"}
+        assert dexec(db1, *psql, "SELECT pg_is_in_recovery()").stdout.strip() == "f"
 
         # restore.yml, PITR: rows before the target time come back, rows after it do not
         dexec(db1, *psql, "CREATE TABLE sale (tag text); INSERT INTO sale SELECT 'before' FROM generate_series(1, 7)")
