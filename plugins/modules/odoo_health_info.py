@@ -38,6 +38,12 @@ options:
     description: Seconds per request.
     type: float
     default: 10
+  samples:
+    description:
+      - How many times each page (health, login page, O(urls)) is asked; its C(elapsed_ms) is the median, so one
+        slow answer on a busy host does not read as a regression. Any failed answer fails the check.
+    type: int
+    default: 3
   wait:
     description: Seconds to keep retrying until healthy.
     type: float
@@ -83,7 +89,7 @@ from ansible_collections.odooops.hosting.plugins.module_utils import odoo_health
 def run(module: AnsibleModule) -> dict:
     p = module.params
     kw = dict(database=p["database"], login=p["login"], password=p["password"], urls=p["urls"],
-              timeout=p["timeout"])
+              timeout=p["timeout"], samples=p["samples"])
     if p["wait"] > 0:
         return odoo_health.wait_healthy(p["base_url"], p["wait"], **kw)
     return odoo_health.check(p["base_url"], **kw)
@@ -98,6 +104,7 @@ def main() -> None:
             password=dict(type="str", no_log=True),
             urls=dict(type="list", elements="str", default=[]),
             timeout=dict(type="float", default=10),
+            samples=dict(type="int", default=3),
             wait=dict(type="float", default=0),
             fail_on_unhealthy=dict(type="bool", default=False),
         ),

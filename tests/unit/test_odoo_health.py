@@ -1,0 +1,66 @@
+"""odoo_health against a real HTTP server on loopback (the checks' logic, not Odoo): medians of sampled pages,
+and any failed sample failing the check."""
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import time
+
+import pytest
+
+from ansible_collections.odooops.hosting.plugins.module_utils import odoo_health
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    delays: list[float] = []
+    statuses: list[int] = []
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        delay = self.delays.pop(0) if self.delays else 0
+        status = self.statuses.pop(0) if self.statuses else 200
+        time.sleep(delay)
+        body = (json.dumps({"status": "pass"}) if self.path == "/web/health"
+                else "<form><input name='password'/></form>").encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    _Handler.delays, _Handler.statuses = [], []
+    yield f"http://127.0.0.1:{srv.server_address[1]}", _Handler
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_one_slow_answer_does_not_set_the_time(server):
+    url, handler = server
+    handler.delays = [0.6, 0, 0]          # the first health answer is slow, the next two are not
+    res = odoo_health.check(url, samples=3)
+    health = res["checks"]["health"]
+    assert res["healthy"] and health["ok"]
+    assert len(health["elapsed_samples_ms"]) == 3 and max(health["elapsed_samples_ms"]) >= 600
+    assert health["elapsed_ms"] < 300
+
+
+def test_any_failed_sample_fails_the_check(server):
+    url, handler = server
+    handler.statuses = [200, 503, 200]
+    res = odoo_health.check(url, samples=3)
+    assert not res["checks"]["health"]["ok"] and res["checks"]["health"]["status"] == 503
+    assert res["failures"] == ["health: HTTP 503"]
+
+
+def test_no_answer_stops_sampling():
+    res = odoo_health.check("http://127.0.0.1:9", samples=3, timeout=1)   # discard port: refused
+    assert not res["healthy"]
+    assert len(res["checks"]["health"]["elapsed_samples_ms"]) == 1
