@@ -1,7 +1,7 @@
 """Simulated VMs: containers from the host image on a user-defined Docker network.
 
-Ansible reaches them through community.docker.docker_api (no SSH). App hosts get the engine's socket
-mounted so that the roles running on them drive Docker as they would on a real VM. Names are
+Ansible reaches them through odooops.hosting.sim_host (community.docker.docker_api; no SSH). App hosts get the
+engine's socket mounted so that the roles running on them drive Docker as they would on a real VM. Names are
 `<prefix><host>`; the demo uses prefix "odooops-", the tests their own prefix, so both can coexist.
 """
 from __future__ import annotations
