@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 
 import pytest
@@ -181,9 +182,12 @@ def ansible_playbook():
 
     def run(playbook: str, *args: str, inventory: str | None = None, extra_vars: dict | None = None,
             check: bool = False, env: dict | None = None, timeout: int = 900) -> PlaybookRun:
+        # extra vars (secrets among them) go through a 0600 file, never on the command line where ps shows them
+        fd, vars_file = tempfile.mkstemp(prefix="odooops-extra-vars-", suffix=".json")
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"odooops_local_prefix": TEST_PREFIX, **(extra_vars or {})}, fh)
         cmd = [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i",
-               inventory or os.path.join(ROOT, "inventories", "local"),
-               "-e", json.dumps({"odooops_local_prefix": TEST_PREFIX, **(extra_vars or {})})]
+               inventory or os.path.join(ROOT, "inventories", "local"), "-e", "@" + vars_file]
         vault_pass = os.path.join(ROOT, ".odooops", "vault-pass")
         if inventory is None and os.path.exists(vault_pass):
             # after `make demo`, inventories/local holds an encrypted vault.yml (playbooks/secrets_init.yml)
@@ -193,7 +197,10 @@ def ansible_playbook():
         cmd += [*args, os.path.join(ROOT, playbook) if not os.path.isabs(playbook) else playbook]
         full_env = {**os.environ, "ANSIBLE_CONFIG": os.path.join(ROOT, "ansible.cfg"),
                     "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1", **(env or {})}
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, cwd=ROOT, timeout=timeout)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, cwd=ROOT, timeout=timeout)
+        finally:
+            os.unlink(vars_file)
         return PlaybookRun(proc)
 
     return run

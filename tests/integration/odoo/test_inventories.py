@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 
 import pytest
 
@@ -14,10 +15,14 @@ SECRETS = {"odooops_db_password": "inventory-check-db", "odooops_odoo_admin_pass
            "odooops_redis_odoo_password": "inventory-check-redis"}
 
 
-def playbook(*args: str) -> subprocess.CompletedProcess:
+def playbook(*args: str, extra_vars: dict | None = None) -> subprocess.CompletedProcess:
+    """ansible-playbook; extra vars (secrets) through a 0600 file, never on the command line."""
     env = {**os.environ, "ANSIBLE_CONFIG": os.path.join(ROOT, "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    return subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), *args], capture_output=True,
-                          text=True, cwd=ROOT, env=env, timeout=300)
+    with tempfile.NamedTemporaryFile("w", prefix="odooops-extra-vars-", suffix=".json") as fh:
+        json.dump(extra_vars or {}, fh)
+        fh.flush()
+        return subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-e", "@" + fh.name, *args],
+                              capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
 
 
 @pytest.mark.parametrize("inventory", [f"inventories/examples/{name}" for name in EXAMPLES] + ["inventories/local"])
@@ -28,8 +33,8 @@ def test_provision_syntax(inventory):
 
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_example_arguments_and_budget(name):
-    res = playbook("-i", f"inventories/examples/{name}", "-e", json.dumps(SECRETS),
-                   "tests/integration/odoo/playbooks/inventory_check.yml")
+    res = playbook("-i", f"inventories/examples/{name}", "tests/integration/odoo/playbooks/inventory_check.yml",
+                   extra_vars=SECRETS)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
     assert "PostgreSQL connections: peak" in res.stdout
     for secret in SECRETS.values():
@@ -37,14 +42,14 @@ def test_example_arguments_and_budget(name):
 
 
 def test_over_budget_example_is_refused_naming_the_numbers():
-    res = playbook("-i", "inventories/examples/dedicated", "-e", json.dumps({**SECRETS, "odoo_web_replicas": 8}),
-                   "tests/integration/odoo/playbooks/inventory_check.yml")
+    res = playbook("-i", "inventories/examples/dedicated", "tests/integration/odoo/playbooks/inventory_check.yml",
+                   extra_vars={**SECRETS, "odoo_web_replicas": 8})
     assert res.returncode != 0
     assert "connection budget exceeded" in res.stdout and "250 - 10 reserved = 240" in res.stdout
 
 
 def test_bad_argument_is_refused():
     bad = {**SECRETS, "odoo_db_sslmode": "sometimes"}
-    res = playbook("-i", "inventories/examples/dedicated", "-e", json.dumps(bad),
-                   "tests/integration/odoo/playbooks/inventory_check.yml")
+    res = playbook("-i", "inventories/examples/dedicated", "tests/integration/odoo/playbooks/inventory_check.yml",
+                   extra_vars=bad)
     assert res.returncode != 0 and "odoo_db_sslmode" in res.stdout
