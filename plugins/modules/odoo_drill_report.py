@@ -48,7 +48,7 @@ options:
   pitr:
     description:
       - The point-in-time half of the drill (C(pitr) of M(odooops.hosting.pgbackrest_pitr_drill), or the result
-        of that task when it failed): reported with its own RPO and RTO, its checks prefixed C(pitr:).
+        of that task when it failed), reported with its own RPO and RTO, its checks prefixed C(pitr:).
     type: dict
   pitr_rpo_target_s:
     description: RPO objective of the point-in-time recovery in seconds (adds a check).

@@ -16,7 +16,7 @@ description:
     back and the second did not. C(latest) recovers to the end of the archive and checks that a marker written
     just before is there. A timestamp recovers to that time and compares the markers of earlier drills.
   - Returns its own RPO (age of the newest archived WAL when the drill started) and RTO (restore + WAL replay
-    until promoted), and pass/fail per check. A failed check does not fail the task: the drill report does.
+    until promoted), and pass/fail per check. A failed check does not fail the task; the drill report does.
 version_added: 1.0.0
 author: odooops.hosting contributors
 extends_documentation_fragment:
