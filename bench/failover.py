@@ -210,18 +210,21 @@ def silent_once(prefix: str, password: str, bounded: bool) -> float:
         done.set()
     finally:
         docker("exec", db[primary], "iptables", "-D", *rule, check=False)
-    # put things back: the old primary becomes a standby again through failover.yml's rejoin step (the password
-    # reaches ansible-playbook through a 0600 file, never its arguments)
+    # put things back: the silenced old primary is still writable (what fencing is for): stop it hard, then
+    # failover.yml's rejoin rewinds it into a standby of the new one (the password reaches ansible-playbook through
+    # a 0600 file, never its arguments)
     import tempfile
 
+    docker("exec", db[primary], "pg_ctlcluster", "15", "main", "stop", "-m", "immediate", check=False)
     with tempfile.NamedTemporaryFile("w", suffix=".json") as sec:  # created 0600
-        json.dump({"odooops_replication_password": os.environ["BENCH_REPLICATION_PASSWORD"]}, sec)
+        json.dump({"odooops_local_prefix": prefix, "mode": "rejoin",
+                   "odooops_replication_password": os.environ["BENCH_REPLICATION_PASSWORD"]}, sec)
         sec.flush()
-        for extra in ({"mode": "failover", "failover_force": True}, {"mode": "rejoin"}):
-            subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", "inventories/local",
-                            "-l", "db", "-e", json.dumps({"odooops_local_prefix": prefix, **extra}),
-                            "-e", "@" + sec.name, *vault_args(), "playbooks/failover.yml"],
-                           cwd=ROOT, capture_output=True, check=False)
+        rejoin = subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", "inventories/local",
+                                 "-l", "db", "-e", "@" + sec.name, *vault_args(), "playbooks/failover.yml"],
+                                cwd=ROOT, capture_output=True, text=True, check=False)
+    if rejoin.returncode != 0 or dbpsql(db[primary], "select pg_is_in_recovery()") != "t":
+        raise SystemExit(f"could not rejoin {primary} after the run:\n{rejoin.stdout[-3000:]}")
     return result["t"] if result["t"] is not None else CAP
 
 
