@@ -8,12 +8,27 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg"
-PREFIX=odooops-                      # the demo's own containers (inventories/local: odooops_local_prefix)
+# The demo's own containers and ports. A second platform beside it (the test of this script runs one) sets
+# ODOOOPS_DEMO_PREFIX and the two ports; the defaults are those of inventories/local.
+PREFIX=${ODOOOPS_DEMO_PREFIX:-odooops-}
+HTTP_PORT=${ODOOOPS_DEMO_HTTP_PORT:-8069}
+HTTPS_PORT=${ODOOOPS_DEMO_HTTPS_PORT:-8443}
 INV=inventories/local
 VAULT=(--vault-password-file .odooops/vault-pass)
 UPGRADE_TO=odooops/odoo-double:17.0-b
 APPROVAL=CHG-4242
-URL=http://127.0.0.1:8069            # inventories/local/group_vars/app/edge.yml
+URL=http://127.0.0.1:$HTTP_PORT
+REPORT=.odooops/demo-report.jsonl    # one JSON line per step: what the demo saw (read by tests/integration/demo)
+EXTRA=()
+if [[ "$PREFIX" != odooops- || "$HTTP_PORT" != 8069 || "$HTTPS_PORT" != 8443 ]]; then
+  # not the default platform: its own hosts, network, stack, scratch directory and ports (no secret in here)
+  stack=${PREFIX%-}
+  mkdir -p .odooops
+  printf '{"odooops_local_prefix": "%s", "odooops_stack": "%s", "odooops_http_port": %s, "traefik_https_port": %s,
+  "odooops_drill_work_dir": "/var/lib/docker/volumes/%s-drill-scratch"}\n' \
+    "$PREFIX" "$stack" "$HTTP_PORT" "$HTTPS_PORT" "$stack" >.odooops/demo-vars.json
+  EXTRA=(-e @.odooops/demo-vars.json)
+fi
 
 t0=$(date +%s)
 current=""
@@ -35,7 +50,7 @@ on_error() {
   exit "$rc"
 }
 trap on_error ERR
-play() { ansible-playbook -i "$INV" "${VAULT[@]}" "$@"; }
+play() { ansible-playbook -i "$INV" "${VAULT[@]}" "${EXTRA[@]}" "$@"; }
 psql_on() { docker exec -u postgres "$PREFIX$1" psql -XAtq -d postgres -c "$2" 2>/dev/null; }
 primary() {  # the db host whose PostgreSQL accepts writes
   local h
@@ -43,6 +58,19 @@ primary() {  # the db host whose PostgreSQL accepts writes
   echo none
 }
 health() { curl -fsS --max-time 10 "$URL/web/health"; }
+# readiness as a user sees it: the login page of the configured database, served through the edge
+serving() {
+  local code body
+  body=$(curl -sS --max-time 20 -o - -w '\n%{http_code}' "$URL/web/login" 2>/dev/null) || true
+  code=${body##*$'\n'}
+  if [[ "$code" == 200 && "$body" == *'name="login"'* ]]; then echo true; else echo false; fi
+}
+record() {  # record STEP KEY=JSONVALUE...: a line of the demo's report
+  local step=$1; shift
+  local fields="\"step\": \"$step\", \"serving\": $(serving)"
+  for kv in "$@"; do fields+=", \"${kv%%=*}\": ${kv#*=}"; done
+  echo "{$fields}" >>"$REPORT"
+}
 
 # ---------------------------------------------------------------------------------------------------------------
 step "1. simulated hosts db1, db2, app1 and object storage on the LAN"
@@ -50,10 +78,12 @@ step "1. simulated hosts db1, db2, app1 and object storage on the LAN"
 if docker inspect "${PREFIX}app1" >/dev/null 2>&1 && ! docker inspect -f '{{range .Mounts}}{{.Destination}} {{end}}' \
      "${PREFIX}app1" | grep -q /var/lib/docker/volumes; then
   echo "re-creating the demo's hosts (app1 lacks the /var/lib/docker/volumes mount)"
-  python -m testbed hosts down --prefix "$PREFIX"
+  python -m testbed hosts down --prefix "$PREFIX" --network "${PREFIX}lan"
 fi
-python -m testbed hosts up --prefix "$PREFIX"
-python -m testbed s3 up --prefix "$PREFIX"
+python -m testbed hosts up --prefix "$PREFIX" --network "${PREFIX}lan"
+python -m testbed s3 up --prefix "$PREFIX" --network "${PREFIX}lan"
+mkdir -p .odooops; : >"$REPORT"
+record hosts
 
 # ---------------------------------------------------------------------------------------------------------------
 step "2. secrets: vault password file and encrypted vault (playbooks/secrets_init.yml)"
@@ -63,11 +93,17 @@ stat -c '%a %n' .odooops/vault-pass
 echo "$(head -c 14 "$INV/group_vars/all/vault.yml")...  $INV/group_vars/all/vault.yml (encrypted, gitignored)"
 echo "-- Ansible reaches every host (playbooks/ping.yml)"
 play playbooks/ping.yml
+record secrets
 
 # ---------------------------------------------------------------------------------------------------------------
 step "3. provision: db tier, app host (networks, Redis, Odoo web + cron, edge) (playbooks/provision.yml)"
-play playbooks/provision.yml
-echo "Odoo: $URL  /web/health -> $(health)"
+LOG=$(mktemp /tmp/odooops-demo-provision.XXXXXX)
+play playbooks/provision.yml | tee "$LOG"
+# the PLAY RECAP's changed counts: a rerun of a converged platform changes nothing
+changed=$(sed -n 's/.*: ok=[0-9]* *changed=\([0-9]*\).*/\1/p' "$LOG" | awk '{s+=$1} END {print s+0}')
+rm -f "$LOG"
+echo "Odoo: $URL  /web/health -> $(health); login page served: $(serving); provision changed $changed task(s)"
+record provision "changed=$changed"
 
 # ---------------------------------------------------------------------------------------------------------------
 step "4. backup to the LAN's S3, encrypted, Object Lock (playbooks/backup.yml)"
@@ -88,11 +124,13 @@ else:
     print(f"bucket {bucket}: created with Object Lock")
 EOF
 play playbooks/backup.yml
+record backup
 
 # ---------------------------------------------------------------------------------------------------------------
 step "5a. governed upgrade to $UPGRADE_TO, approval $APPROVAL (playbooks/upgrade.yml)"
 play playbooks/upgrade.yml -e "upgrade_image=$UPGRADE_TO" -e "upgrade_approval_ref=$APPROVAL"
-echo "Odoo after the upgrade: /web/health -> $(health)"
+echo "Odoo after the upgrade: /web/health -> $(health); login page served: $(serving)"
+record upgrade "outcome=$(tail -1 .odooops/upgrades.jsonl | python -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["outcome"]))')"
 
 step "5b. an upgrade whose module update fails (the double's ODOO_DOUBLE_FAIL_UPDATE): expected to roll back"
 AUDIT=.odooops/upgrades.jsonl
@@ -106,7 +144,8 @@ else
   echo "!! unexpected: upgrade.yml exit $rc, audit outcome '$outcome' (expected a failure, rolled_back True)" >&2
   false
 fi
-echo "Odoo still serving: /web/health -> $(health)"
+echo "Odoo still serving: /web/health -> $(health); login page served: $(serving)"
+record upgrade_failing "exit=$rc" "outcome=\"${outcome% *}\"" "rollback_verified=$( [[ ${outcome#* } == True ]] && echo true || echo false)"
 
 # ---------------------------------------------------------------------------------------------------------------
 step "6. PostgreSQL switchover (playbooks/failover.yml -e mode=switchover)"
@@ -120,12 +159,16 @@ elif [[ "${standbys:-0}" -lt 1 ]]; then
 else
   echo "primary before: $p ($standbys standby(s) streaming)"
   play playbooks/failover.yml -e mode=switchover
-  echo "primary after: $(primary);  Odoo: /web/health -> $(health)"
+  after=$(primary)
+  echo "primary after: $after;  Odoo: /web/health -> $(health); login page served: $(serving)"
+  record switchover "primary_before=\"$p\"" "primary_after=\"$after\""
 fi
 
 # ---------------------------------------------------------------------------------------------------------------
 step "7. DR drill: restore the latest backup into scratch, check it, report RPO/RTO (playbooks/dr_drill.yml)"
 play playbooks/dr_drill.yml
+drill=$(ls -t .odooops/reports/drills/*.json 2>/dev/null | head -1)
+record drill "report=\"$drill\""
 end_step
 
 echo

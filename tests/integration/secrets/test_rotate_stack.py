@@ -25,12 +25,7 @@ PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-")
 STACK = PREFIX.rstrip("-") + "-sec"
 ROTATE = ["db", "replication", "redis", "redis_admin", "master", "backup_key"]
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not (os.path.exists(os.path.join(ROOT, "playbooks", "provision.yml"))
-                            and os.path.isdir(os.path.join(ROOT, "roles", "odoo"))),
-                       reason="needs playbooks/provision.yml and roles/odoo (issue 4)"),
-]
+pytestmark = [pytest.mark.slow]
 
 
 def docker(*args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:

@@ -1,0 +1,119 @@
+"""`make demo` as a new user runs it: from a fresh copy of the tree (no .odooops/, no vault, no hosts of its own),
+twice in a row, on its own prefix and ports so that it runs beside the other tests and a user's demo.
+
+Asserts every step's outcome from what the demo saw (its report, .odooops/demo-report.jsonl) and, independently,
+from the platform itself: the login page through the edge, which db host accepts writes, the upgrade audit, the
+drill's report. The second run must pass too, and its provision must change nothing.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from testbed import hosts as tb_hosts
+from testbed.procs import free_port
+from tests.integration.stack_helpers import remove_stack
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(5400)]
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-") + "demo-"
+STACK = PREFIX.rstrip("-")
+
+
+def fresh_copy(dest: str) -> str:
+    """The tree as a clone has it (tracked files, and new files git does not ignore), plus the shared venv."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
+                           capture_output=True).stdout.decode().split("\0")
+    for rel in filter(None, files):
+        src = os.path.join(ROOT, rel)
+        if not os.path.lexists(src):  # deleted in the working tree
+            continue
+        target = os.path.join(dest, rel)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copy2(src, target, follow_symlinks=False)
+    os.symlink(os.path.join(ROOT, ".venv"), os.path.join(dest, ".venv"))
+    assert not os.path.exists(os.path.join(dest, ".odooops"))
+    return dest
+
+
+def psql(host: str, sql: str) -> str:
+    res = subprocess.run(["docker", "exec", "-u", "postgres", PREFIX + host, "psql", "-XAtq", "-d", "postgres",
+                          "-c", sql], capture_output=True, text=True, timeout=60)
+    return res.stdout.strip() if res.returncode == 0 else ""
+
+
+def login_page(port: int) -> tuple[int, str]:
+    res = subprocess.run(["curl", "-sS", "--max-time", "20", "-o", "-", "-w", "\n%{http_code}",
+                          f"http://127.0.0.1:{port}/web/login"], capture_output=True, text=True, timeout=30)
+    body, _, code = res.stdout.rpartition("\n")
+    return int(code or 0), body
+
+
+@pytest.fixture(scope="module")
+def demo_tree(tmp_path_factory):
+    tree = fresh_copy(str(tmp_path_factory.mktemp("demo") / "odooops"))
+    ports = {"ODOOOPS_DEMO_HTTP_PORT": str(free_port()), "ODOOOPS_DEMO_HTTPS_PORT": str(free_port())}
+    yield tree, ports
+    tb_hosts.down(prefix=PREFIX, network=PREFIX + "lan")
+    remove_stack(STACK)
+    for rest in subprocess.run(["docker", "ps", "-aq", "--filter", f"name=^{STACK}"], capture_output=True,
+                               text=True).stdout.split():
+        subprocess.run(["docker", "rm", "-f", "-v", rest], capture_output=True)
+    subprocess.run(["docker", "network", "rm", PREFIX + "lan"], capture_output=True)
+
+
+def run_demo(tree: str, ports: dict) -> tuple[str, dict]:
+    env = {**os.environ, "ODOOOPS_DEMO_PREFIX": PREFIX, **ports}
+    env.pop("ODOOOPS_TEST_PREFIX", None)
+    res = subprocess.run(["make", "demo"], cwd=tree, env=env, capture_output=True, text=True, timeout=2700)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, f"make demo failed (exit {res.returncode}):\n{out[-6000:]}"
+    with open(os.path.join(tree, ".odooops", "demo-report.jsonl"), encoding="utf-8") as fh:
+        steps = {r["step"]: r for r in map(json.loads, fh)}
+    return out, steps
+
+
+def check_run(tree: str, ports: dict, out: str, steps: dict) -> None:
+    assert list(steps) == ["hosts", "secrets", "provision", "backup", "upgrade", "upgrade_failing", "switchover",
+                           "drill"], out[-3000:]
+    # Odoo served the login page through the edge after every step from provision on
+    for name in list(steps)[2:]:
+        assert steps[name]["serving"] is True, f"Odoo did not serve /web/login after step {name}: {steps[name]}"
+    assert steps["upgrade"]["outcome"] == "success"
+    failing = steps["upgrade_failing"]
+    assert failing["exit"] != 0 and failing["outcome"] == "rolled_back" and failing["rollback_verified"] is True
+    sw = steps["switchover"]
+    assert {sw["primary_before"], sw["primary_after"]} == {"db1", "db2"}, sw
+    # independently: the new primary accepts writes, the other one replays, and streams from it
+    assert psql(sw["primary_after"], "SELECT pg_is_in_recovery()") == "f"
+    assert psql(sw["primary_before"], "SELECT pg_is_in_recovery()") == "t"
+    assert int(psql(sw["primary_after"], "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")) >= 1
+    # the audit trail holds the good upgrade and the rolled-back one, in that order
+    with open(os.path.join(tree, ".odooops", "upgrades.jsonl"), encoding="utf-8") as fh:
+        audit = [json.loads(line) for line in fh if line.strip()]
+    assert [a["outcome"] for a in audit[-2:]] == ["success", "rolled_back"], audit[-2:]
+    # the drill PASSED with its checks, the restore among them, after the switchover
+    with open(steps["drill"]["report"], encoding="utf-8") as fh:
+        report = json.load(fh)
+    assert report["passed"] is True, report["checks"]
+    names = {c["name"] for c in report["checks"]}
+    assert all(c["ok"] for c in report["checks"]) and len(names) >= 5, report["checks"]
+    assert "DR drill of" in out and "PASSED" in out
+    code, body = login_page(int(ports["ODOOOPS_DEMO_HTTP_PORT"]))
+    assert code == 200 and 'name="login"' in body
+
+
+def test_make_demo_twice_from_a_fresh_clone(demo_tree):
+    tree, ports = demo_tree
+    out, steps = run_demo(tree, ports)
+    check_run(tree, ports, out, steps)
+    out2, steps2 = run_demo(tree, ports)
+    check_run(tree, ports, out2, steps2)
+    assert steps2["provision"]["changed"] == 0, "the second provision.yml changed a converged platform"
+    # the switchover went back: the second run's primary is the first run's standby
+    assert steps2["switchover"]["primary_after"] == steps["switchover"]["primary_before"]
