@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make demo: the whole platform on this machine, on the embedded default inventory (inventories/local).
-#   hosts + S3 -> secrets -> provision -> backup -> upgrade (success, then a failure that rolls back)
-#   -> switchover -> DR drill
+#   hosts + S3 -> secrets -> provision -> backup -> rehearsal of the upgrade on an anonymised staging copy
+#   -> upgrade (success, then a failure that rolls back) -> switchover -> DR drill
 # Idempotent: a second run converges the same platform again. Secrets stay in the vault file
 # (inventories/local/group_vars/all/vault.yml, encrypted with .odooops/vault-pass): never on a command line,
 # never printed. 'make demo-down' removes the simulated hosts.
@@ -127,12 +127,19 @@ play playbooks/backup.yml
 record backup
 
 # ---------------------------------------------------------------------------------------------------------------
-step "5a. governed upgrade to $UPGRADE_TO, approval $APPROVAL (playbooks/upgrade.yml)"
+step "5. rehearsal: the upgrade to $UPGRADE_TO on a neutralised, anonymised staging copy (playbooks/rehearse.yml)"
+play playbooks/rehearse.yml -e "upgrade_image=$UPGRADE_TO" -e "upgrade_approval_ref=$APPROVAL"
+rehearsal=$(ls -t .odooops/rehearsal-*.json | head -1)
+echo "rehearsal report: $rehearsal"
+record rehearsal "outcome=$(python -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["outcome"]))' "$rehearsal")"
+
+# ---------------------------------------------------------------------------------------------------------------
+step "6. governed upgrade to $UPGRADE_TO, approval $APPROVAL (playbooks/upgrade.yml)"
 play playbooks/upgrade.yml -e "upgrade_image=$UPGRADE_TO" -e "upgrade_approval_ref=$APPROVAL"
 echo "Odoo after the upgrade: /web/health -> $(health); login page served: $(serving)"
 record upgrade "outcome=$(tail -1 .odooops/upgrades.jsonl | python -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["outcome"]))')"
 
-step "5b. an upgrade whose module update fails (the double's ODOO_DOUBLE_FAIL_UPDATE): expected to roll back"
+step "6b. an upgrade whose module update fails (the double's ODOO_DOUBLE_FAIL_UPDATE): expected to roll back"
 AUDIT=.odooops/upgrades.jsonl
 # (a failing command in an if condition neither stops the script nor fires the ERR trap)
 if play playbooks/upgrade.yml -e "upgrade_image=$UPGRADE_TO" -e "upgrade_approval_ref=$APPROVAL" \
@@ -148,7 +155,7 @@ echo "Odoo still serving: /web/health -> $(health); login page served: $(serving
 record upgrade_failing "exit=$rc" "outcome=\"${outcome% *}\"" "rollback_verified=$( [[ ${outcome#* } == True ]] && echo true || echo false)"
 
 # ---------------------------------------------------------------------------------------------------------------
-step "6. PostgreSQL switchover (playbooks/failover.yml -e mode=switchover)"
+step "7. PostgreSQL switchover (playbooks/failover.yml -e mode=switchover)"
 p=$(primary)
 standbys=$( [[ $p != none ]] && psql_on "$p" "SELECT count(*) FROM pg_stat_replication" || echo 0)
 if [[ ! -f playbooks/failover.yml ]]; then
@@ -165,7 +172,7 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------------------------
-step "7. DR drill: restore the latest backup into scratch, check it, report RPO/RTO (playbooks/dr_drill.yml)"
+step "8. DR drill: restore the latest backup into scratch, check it, report RPO/RTO (playbooks/dr_drill.yml)"
 play playbooks/dr_drill.yml
 drill=$(ls -t .odooops/reports/drills/*.json 2>/dev/null | head -1)
 record drill "report=\"$drill\""
