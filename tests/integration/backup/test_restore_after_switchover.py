@@ -26,7 +26,7 @@ from backup_seed import KEY_A, attachments_sql, make_filestore, seed_sql
 from testbed.hosts import reset_postgres
 from testbed.s3 import ACCESS_KEY, SECRET_KEY
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1800)]  # converge, switchover, 3 playbooks
 
 PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-")
 STACK = PREFIX.rstrip("-") + "-rs"
