@@ -109,9 +109,11 @@ class PgCluster:
         return res.returncode == 0
 
     # -- replication ------------------------------------------------------------------------------
-    def make_standby(self, name: str, slot: str | None = None, settings: dict | None = None) -> PgCluster:
-        """A new cluster built from this one with pg_basebackup (-R), started."""
-        standby = PgCluster(name)
+    def make_standby(self, name: str, slot: str | None = None, settings: dict | None = None,
+                     port: int | None = None) -> PgCluster:
+        """A new cluster built from this one with pg_basebackup (-R), started. port: this cluster's own port
+        makes a standby reachable only through its socket directory (set listen_addresses to '')."""
+        standby = PgCluster(name, port=port)
         slot = slot or name
         args = [f"{PG_BIN}/pg_basebackup", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
                 "-D", standby.datadir, "-R", "-X", "stream", "-c", "fast", "--no-sync", "-C", "-S", slot]

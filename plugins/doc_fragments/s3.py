@@ -45,7 +45,11 @@ requirements:
     POSTGRES = r"""
 options:
   login_host:
-    description: Host (or comma-separated host list) of PostgreSQL. Empty means the local unix socket.
+    description:
+      - Host (or comma-separated host list) of PostgreSQL. Empty means the local unix socket.
+      - With a host list, the first connection goes to the server that accepts writes (target_session_attrs
+        read-write), and every other connection and client tool (pg_dump, pg_restore) of the task is aimed at
+        that server alone, never at the list again.
     type: str
     default: ''
   login_port:

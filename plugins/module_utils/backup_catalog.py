@@ -4,7 +4,7 @@
 
 Status of a backup directory ``<prefix><db>/<backup_id>/``:
   ``complete``    manifest present and every part it lists present with the recorded size ("good");
-  ``damaged``     manifest present but a part is missing or has another size;
+  ``damaged``     manifest present but a part is missing or has another size (or, once verified, another sha256);
   ``incomplete``  no manifest (a run that failed or is still running).
 ``locked_until`` is the latest Object Lock retain-until date of its objects (None when not locked).
 """
@@ -216,7 +216,8 @@ def plan_retention(entries: list[BackupEntry], now: dt.datetime, daily: int = 7,
         if e.backup_id in keep:
             continue
         if not e.good and (e.time is None or now - e.time < dt.timedelta(hours=incomplete_grace_hours)):
-            keep.setdefault(e.backup_id, []).append("incomplete, within grace period")
+            keep.setdefault(e.backup_id, []).append(f"{'damaged' if e.manifest else 'incomplete'}, "
+                                                    "within grace period")
             continue
         if e.locked(now):
             locked.append(e)
@@ -260,15 +261,41 @@ def delete_backup(s3, bucket: str, entry: BackupEntry, now: dt.datetime | None =
     return count
 
 
+def plan_verified_retention(s3, bucket: str, entries: list[BackupEntry], now: dt.datetime, verified: dict,
+                            **policy) -> dict:
+    """plan_retention() in which every backup counted good has had its parts' sha256 checked against the
+    manifest (sizes alone miss a same-size bit flip: a corrupted newest backup would be kept as "the newest
+    good" while the good ones it replaces are deleted).
+
+    Only the backups the plan keeps as good are downloaded; one that fails is marked damaged and the plan is
+    made again (an older good backup then takes its place). verified: backup id -> None (ok) or the problem,
+    filled in as backups are checked."""
+    while True:
+        plan = plan_retention(entries, now, **policy)
+        todo = [e for e in entries if e.good and e.backup_id in plan["keep"] and e.backup_id not in verified]
+        if not todo:
+            return plan
+        for e in todo:
+            try:
+                verify_backup(s3, bucket, e)
+                verified[e.backup_id] = None
+            except CatalogError as exc:
+                verified[e.backup_id] = str(exc)
+                e.status = "damaged"
+                e.problems.append(str(exc))
+
+
 def apply_retention(s3, bucket: str, prefix: str, db_name: str | None, now: dt.datetime | None = None,
-                    check_mode: bool = False, **policy) -> dict:
+                    check_mode: bool = False, verify_checksums: bool = True, **policy) -> dict:
     now = now or utcnow()
     by_db: dict[str, list[BackupEntry]] = {}
     for e in list_backups(s3, bucket, prefix, db_name):
         by_db.setdefault(e.db_name, []).append(e)
     keep, delete, locked = {}, [], []
+    verified: dict[str, str | None] = {}
     for entries in by_db.values():  # GFS counts apply to each database separately
-        plan = plan_retention(entries, now, **policy)
+        plan = (plan_verified_retention(s3, bucket, entries, now, verified, **policy) if verify_checksums
+                else plan_retention(entries, now, **policy))
         keep.update(plan["keep"])
         delete += plan["delete"]
         locked += plan["locked"]
@@ -280,6 +307,8 @@ def apply_retention(s3, bucket: str, prefix: str, db_name: str | None, now: dt.d
     return {"keep": keep, "delete": [e.backup_id for e in delete], "deleted": deleted,
             "locked": [{"backup_id": e.backup_id, "locked_until": e.locked_until.isoformat() if e.locked_until
                         else None, "legal_hold": e.legal_hold} for e in locked],
+            "verified": sorted(b for b, problem in verified.items() if problem is None),
+            "corrupted": {b: problem for b, problem in verified.items() if problem is not None},
             "changed": bool(delete)}
 
 

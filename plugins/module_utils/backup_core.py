@@ -166,6 +166,7 @@ class BackupRun:
                  concurrency: int = 4, statistics_tables: list[str] | None = None, backup_id: str | None = None,
                  source_host: str | None = None, now: dt.datetime | None = None):
         self.pg = pg
+        self.dump_pg = pg  # aimed at the server holding the snapshot once it is exported (_run)
         self.s3 = s3
         self.db_name = db_name
         self.bucket = bucket
@@ -231,9 +232,9 @@ class BackupRun:
 
     # producers ---------------------------------------------------------------------------------------
     def _pg_dump(self, snapshot: str, sink, plain: bool = False) -> int:
-        args = [self.pg.tool("pg_dump"), f"--snapshot={snapshot}", "--no-password"]
+        args = [self.dump_pg.tool("pg_dump"), f"--snapshot={snapshot}", "--no-password"]
         args += ["-Fp", "--no-owner"] if plain else ["-Fc", f"-Z{self.compress}"]
-        with self.pg.env(self.db_name) as env, tempfile.TemporaryFile() as err:
+        with self.dump_pg.env(self.db_name) as env, tempfile.TemporaryFile() as err:
             proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, env=env)
             self.procs.append(proc)
             total = 0
@@ -294,8 +295,10 @@ class BackupRun:
 
     def _run(self) -> dict:
         conn = self.pg.connect(self.db_name, autocommit=False)
-        # the server that holds the snapshot (with a host list: the primary libpq chose)
-        served = getattr(getattr(conn, "info", None), "host", None) or self.pg.effective_host or "socket"
+        # the server that holds the snapshot (with a host list: the primary libpq chose); pg_dump must import
+        # the snapshot there, so it is given that host:port, never the list again
+        self.dump_pg = self.pg.reached(conn)
+        served = self.dump_pg.effective_host or "socket"
         try:
             conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
             with conn.cursor() as cur:
@@ -385,7 +388,7 @@ class BackupRun:
             "finished_at": iso(finished),
             "duration_s": round((finished - self.started).total_seconds(), 3),
             "source": {"host": self.source_host, "db_host": served, "db_hosts": self.pg.effective_host or "socket",
-                       "db_port": self.pg.port, "db_name": self.db_name},
+                       "db_port": self.dump_pg.port, "db_name": self.db_name},
             "parts": parts,
             "filestore": None if not self.filestore_dir else {
                 "selection": "all" if facts["referenced"] is None else "ir_attachment",

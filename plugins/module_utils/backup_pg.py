@@ -14,7 +14,9 @@ import glob
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+MAINTENANCE_DB = "postgres"
 
 
 class PgError(Exception):
@@ -65,7 +67,44 @@ class PgConn:
     def effective_host(self) -> str:
         return self.host or self.unix_socket
 
+    @property
+    def is_host_list(self) -> bool:
+        return "," in self.effective_host
+
+    def pinned(self, host: str | None, port: int | None) -> PgConn:
+        """The same settings aimed at one server: the host:port a connection actually reached.
+
+        With a host list, libpq picks the server per connection; a later connection (or a client tool) given the
+        list again may land elsewhere, or stop at a standby that has not replayed what the first one did yet (a
+        startup FATAL ends libpq's walk through the list). Every further connection and client tool of one
+        operation is aimed at the server its first connection reached. A host starting with '/' is a socket
+        directory and stays one (libpq's rule)."""
+        if not host:
+            return self
+        return replace(self, host=str(host), port=int(port or self.port), unix_socket="")
+
+    def reached(self, conn) -> PgConn:
+        """pinned() to the server of an open psycopg2 connection (conn.info.host / conn.info.port)."""
+        info = getattr(conn, "info", None)
+        return self.pinned(getattr(info, "host", None), getattr(info, "port", None))
+
     def connect(self, dbname: str = "postgres", autocommit: bool = True):
+        """A psycopg2 connection; with a host list, to the server that accepts writes. Aim the rest of the work
+        at that server with reached(conn).
+
+        With a host list the writable server is found through the maintenance database `postgres`, which every
+        server has: a standby listed first that lacks `dbname` (not replayed yet) would answer a startup FATAL,
+        and libpq stops at a FATAL instead of trying the next host."""
+        if self.is_host_list and dbname != MAINTENANCE_DB:
+            probe = self._connect(MAINTENANCE_DB, True)
+            try:
+                server = self.reached(probe)
+            finally:
+                probe.close()
+            return server._connect(dbname, autocommit)
+        return self._connect(dbname, autocommit)
+
+    def _connect(self, dbname: str, autocommit: bool):
         try:
             import psycopg2
         except ImportError as exc:
@@ -74,7 +113,7 @@ class PgConn:
                   application_name="odooops-backup", connect_timeout=self.connect_timeout)
         if self.effective_host:
             kw["host"] = self.effective_host
-            if "," in self.effective_host:  # a host list: the snapshot must come from the primary
+            if self.is_host_list:  # a host list: the primary
                 kw["target_session_attrs"] = "read-write"
         if self.password:
             kw["password"] = self.password
@@ -112,7 +151,7 @@ class PgConn:
                    PGAPPNAME="odooops-backup", PGCONNECT_TIMEOUT=str(self.connect_timeout))
         if self.effective_host:
             env["PGHOST"] = self.effective_host
-            if "," in self.effective_host:
+            if self.is_host_list:
                 env["PGTARGETSESSIONATTRS"] = "read-write"
         if self.sslrootcert:
             env["PGSSLROOTCERT"] = self.sslrootcert

@@ -198,6 +198,9 @@ def restore_backup(pg: PgConn, s3, bucket: str, entry: BackupEntry, target_db: s
     fs_target = os.path.join(filestore_root, target_db) if (filestore_root and has_fs) else None
 
     admin = pg.connect("postgres")
+    # from here on, every connection and pg_restore go to the server this one reached (with a host list: the
+    # primary); given the list again, libpq could stop at a standby that has not replayed CREATE DATABASE yet
+    pg = pg.reached(admin)
     try:
         db_exists = database_exists(admin, target_db)
         fs_exists = bool(fs_target and os.path.exists(fs_target))
@@ -206,7 +209,7 @@ def restore_backup(pg: PgConn, s3, bucket: str, entry: BackupEntry, target_db: s
             raise RestoreError(f"{what} {target_db!r} already exists; restore into a new name or set force "
                                "(nothing was changed)")
         plan = {"backup_id": entry.backup_id, "target_db": target_db, "replaces_existing": db_exists or fs_exists,
-                "filestore": fs_target}
+                "filestore": fs_target, "db_host": pg.effective_host, "db_port": pg.port}
         if check_mode:
             return {"changed": True, **plan}
 

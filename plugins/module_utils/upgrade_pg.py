@@ -54,6 +54,8 @@ def connection_params(params: dict, dbname: str | None = None) -> dict:
     host = params.get("login_unix_socket") or params.get("login_host")
     if host:
         out["host"] = host
+        if "," in host:  # a host list: the server that accepts writes
+            out["target_session_attrs"] = "read-write"
     if params.get("login_password"):
         out["password"] = params["login_password"]
     if params.get("ca_cert"):
@@ -64,14 +66,36 @@ def connection_params(params: dict, dbname: str | None = None) -> dict:
 def connect(params: dict, dbname: str | None = None, autocommit: bool = True):
     if not HAS_PSYCOPG2:
         raise PgError(f"psycopg2 is required on the target: {PSYCOPG2_IMPORT_ERROR}")
+    kw = connection_params(params, dbname)
+    if kw.get("target_session_attrs") and kw["dbname"] != "postgres":
+        # a host list: find the writable server through `postgres`, which every server has (a standby listed
+        # first that lacks the database answers a startup FATAL, and libpq does not try the next host)
+        probe = connect(params, "postgres")
+        try:
+            server = pinned(params, probe)
+        finally:
+            probe.close()
+        return connect(server, dbname, autocommit)
     try:
-        conn = psycopg2.connect(**connection_params(params, dbname))
+        conn = psycopg2.connect(**kw)
     except psycopg2.Error as exc:
         # libpq messages never contain the password
         raise PgError(f"cannot connect to PostgreSQL database {dbname or params.get('login_db')!r}: "
                       f"{str(exc).strip()}") from exc
     conn.autocommit = autocommit
     return conn
+
+
+def pinned(params: dict, conn) -> dict:
+    """The module params aimed at the server an open connection reached (conn.info.host/port): a second
+    connection of the same operation given a host list again could land on another server, or stop at a standby
+    that has not replayed the first one's work yet."""
+    info = getattr(conn, "info", None)
+    host = getattr(info, "host", None)
+    if not host:
+        return params
+    return {**params, "login_host": host, "login_unix_socket": "",
+            "login_port": int(getattr(info, "port", None) or params.get("login_port") or 5432)}
 
 
 def check_ident(name: str, what: str = "name") -> str:

@@ -10,6 +10,9 @@ description:
   - Keeps the newest good backup of each of the last O(daily) days, O(weekly) ISO weeks and O(monthly) months
     that have one, and always the newest good backup. Incomplete or damaged backups go after
     O(incomplete_grace_hours).
+  - A backup counts as good only once every part's sha256 matches the manifest (O(verify_checksums)); sizes alone
+    miss a same-size bit flip. Only the backups the policy keeps are downloaded; a corrupted one is reported in
+    RV(corrupted), treated as damaged, and an older good backup takes its place.
   - Never tries to delete an object under Object Lock (retention date in the future or legal hold); such
     backups are reported in RV(locked). Every version of every object of a deleted backup is removed,
     the manifest first.
@@ -46,6 +49,13 @@ options:
     description: Age after which a backup without manifest (failed, not running) is deleted.
     type: float
     default: 24
+  verify_checksums:
+    description:
+      - Download every backup the policy would keep and check each part's sha256 against the manifest before
+        counting it good. V(false) trusts the sizes listed by the bucket (a same-size corruption then counts as
+        a good backup).
+    type: bool
+    default: true
 """
 
 EXAMPLES = r"""
@@ -73,6 +83,15 @@ locked:
   returned: always
   type: list
   elements: dict
+verified:
+  description: Backup ids whose parts' sha256 matched the manifest in this run.
+  returned: always
+  type: list
+  elements: str
+corrupted:
+  description: Backup ids whose sha256 did not match the manifest, with the part named; not counted good.
+  returned: always
+  type: dict
 """
 
 from ansible_collections.odooops.hosting.plugins.module_utils._backup_module import BackupModule
@@ -86,7 +105,8 @@ def run(bm: BackupModule) -> dict:
             raise CatalogError(f"{name} must be 0 or more")
     result = apply_retention(bm.s3(), p["bucket"], p["prefix"], p["db"], check_mode=bm.check_mode,
                              daily=p["daily"], weekly=p["weekly"], monthly=p["monthly"],
-                             incomplete_grace_hours=p["incomplete_grace_hours"])
+                             incomplete_grace_hours=p["incomplete_grace_hours"],
+                             verify_checksums=p["verify_checksums"])
     if bm.module._diff:
         result["diff"] = {"before": {"backups": sorted(list(result["keep"]) + result["delete"])},
                           "after": {"backups": sorted(result["keep"])}}
@@ -96,7 +116,8 @@ def run(bm: BackupModule) -> dict:
 def main():
     bm = BackupModule(
         dict(db=dict(type="str"), daily=dict(type="int", default=7), weekly=dict(type="int", default=4),
-             monthly=dict(type="int", default=6), incomplete_grace_hours=dict(type="float", default=24)),
+             monthly=dict(type="int", default=6), incomplete_grace_hours=dict(type="float", default=24),
+             verify_checksums=dict(type="bool", default=True)),
         libs=("boto3",), supports_check_mode=True,
     )
     bm.execute(run)

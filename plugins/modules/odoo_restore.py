@@ -100,6 +100,17 @@ target_db:
   description: The database restored into.
   returned: always
   type: str
+db_host:
+  description:
+    - The server the restore wrote to (the host, or socket directory, its first connection reached; with a host
+      list in O(login_host), the primary). pg_restore and every later connection of the restore were aimed at it
+      alone; aim what uses the restored database next (a scratch Odoo, the drop of a scratch copy) at it too.
+  returned: always
+  type: str
+db_port:
+  description: The port of RV(db_host).
+  returned: always
+  type: int
 timings:
   description: Seconds spent fetching and verifying, restoring, in total.
   returned: success and not check mode
@@ -132,7 +143,9 @@ def run(bm: BackupModule) -> dict:
                             owner=p["owner"], key_ring=bm.key_ring(), workdir=p["workdir"], filestore_owner=owner,
                             check_mode=bm.check_mode)
     if not bm.check_mode and p["verify_statistics"]:
-        result["statistics"] = compare_statistics(bm.pg(), target, entry.manifest)
+        # on the server the restore wrote to: a standby may not have replayed the new database yet
+        result["statistics"] = compare_statistics(bm.pg().pinned(result["db_host"], result["db_port"]), target,
+                                                  entry.manifest)
     result["manifest_summary"] = {k: entry.manifest.get(k) for k in ("db_name", "version", "pg_version")}
     result["snapshot_at"] = entry.manifest["odooops"].get("snapshot_at")
     return result

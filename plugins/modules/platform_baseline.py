@@ -99,7 +99,7 @@ def run(module: AnsibleModule) -> dict:
     ub.validate_checks(p["business_checks"])
     admin = pgu.connect(p)
     try:
-        db = pgu.connect(p, dbname=p["database"])
+        db = pgu.connect(pgu.pinned(p, admin), dbname=p["database"])  # the same server as admin
         try:
             if p["mode"] == "capture":
                 return {"baseline": ub.capture(admin, db, p["database"], p["business_checks"],

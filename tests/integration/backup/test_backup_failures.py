@@ -202,3 +202,31 @@ def test_retention_counts_apply_per_database(odoo_db, s3, s3_bucket):
     assert sorted(done["deleted"]) == sorted([made[("shop", 3)], made[("shop2", 3)]])
     left = {(e.db_name, e.backup_id) for e in list_backups(s3, s3_bucket, "backups/")}
     assert left == {("shop", made[("shop", 0)]), ("shop2", made[("shop2", 0)])}
+
+
+def test_retention_does_not_count_a_same_size_corrupted_backup_as_good(odoo_db, s3, s3_bucket, key_ring):
+    """A bit flipped in the newest backup's database part, size unchanged: listing sizes says "complete"; the
+    retention must check the sha256 before counting it as the newest good and deleting the older good one."""
+    now = dt.datetime.now(dt.UTC)
+    older = _run(odoo_db, s3, s3_bucket, key_ring=key_ring, key_id="k1", now=now - dt.timedelta(days=2)).run()
+    newest = _run(odoo_db, s3, s3_bucket, key_ring=key_ring, key_id="k1").run()
+    oid, nid = older["odooops"]["backup_id"], newest["odooops"]["backup_id"]
+    entry = find_backup(s3, s3_bucket, "backups/", "shop", nid)
+    key = entry.dir + "db.dump.enc"
+    body = bytearray(s3.get_object(Bucket=s3_bucket, Key=key)["Body"].read())
+    body[len(body) // 3] ^= 0x10
+    s3.put_object(Bucket=s3_bucket, Key=key, Body=bytes(body))
+    assert find_backup(s3, s3_bucket, "backups/", "shop", nid).good  # sizes alone: "good"
+
+    policy = dict(daily=1, weekly=0, monthly=0)
+    done = apply_retention(s3, s3_bucket, "backups/", "shop", **policy)
+    assert done["deleted"] == [] and done["verified"] == [oid]
+    assert list(done["corrupted"]) == [nid] and "db.dump.enc" in done["corrupted"][nid]
+    assert "newest good" in done["keep"][oid] and done["keep"][nid] == ["damaged, within grace period"]
+    assert {e.backup_id for e in list_backups(s3, s3_bucket, "backups/", "shop")} == {oid, nid}
+    verify_backup(s3, s3_bucket, find_backup(s3, s3_bucket, "backups/", "shop", oid), key_ring)
+
+    # past the grace period the corrupted one goes, the older good one stays
+    later = apply_retention(s3, s3_bucket, "backups/", "shop", now=now + dt.timedelta(hours=25), **policy)
+    assert later["deleted"] == [nid] and "newest good" in later["keep"][oid]
+    assert {e.backup_id for e in list_backups(s3, s3_bucket, "backups/", "shop")} == {oid}

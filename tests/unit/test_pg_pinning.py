@@ -1,0 +1,40 @@
+"""Pinning a connection's settings to the server it reached (issue 11: restore after a switchover)."""
+from __future__ import annotations
+
+from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_pg
+from ansible_collections.odooops.hosting.plugins.module_utils.backup_pg import PgConn
+
+
+def test_a_host_list_is_pinned_to_one_server_for_the_client_tools():
+    listed = PgConn(host="db1,db2", port=5432, user="odoo", password="pw", sslmode="require")
+    with listed.env("shop") as env:
+        assert env["PGHOST"] == "db1,db2" and env["PGTARGETSESSIONATTRS"] == "read-write"
+    pinned = listed.pinned("db2", 6432)
+    assert (pinned.host, pinned.port, pinned.user, pinned.password, pinned.sslmode) == ("db2", 6432, "odoo", "pw",
+                                                                                        "require")
+    assert not pinned.is_host_list and listed.host == "db1,db2"  # a copy, the original is kept
+    with pinned.env("shop") as env:
+        assert (env["PGHOST"], env["PGPORT"]) == ("db2", "6432")
+        assert "PGTARGETSESSIONATTRS" not in env
+
+
+def test_a_socket_connection_stays_on_its_socket_directory():
+    local = PgConn(unix_socket="/var/run/postgresql", port=5433)
+    pinned = local.pinned("/var/run/postgresql", 5433)
+    assert pinned.effective_host == "/var/run/postgresql" and pinned.port == 5433
+    with pinned.env("shop") as env:
+        assert env["PGHOST"] == "/var/run/postgresql" and "PGTARGETSESSIONATTRS" not in env
+
+
+def test_nothing_reached_keeps_the_settings():
+    listed = PgConn(host="db1,db2")
+    assert listed.pinned(None, None) is listed and listed.pinned("", 5432) is listed
+    assert listed.reached(object()) is listed  # no connection info: nothing to pin to
+
+
+def test_upgrade_connections_to_a_host_list_want_the_writable_server():
+    params = {"login_host": "db1,db2", "login_port": 5432, "login_user": "odoo"}
+    assert upgrade_pg.connection_params(params)["target_session_attrs"] == "read-write"
+    assert "target_session_attrs" not in upgrade_pg.connection_params({**params, "login_host": "db2"})
+    assert "target_session_attrs" not in upgrade_pg.connection_params({"login_unix_socket": "/run/postgresql"})
+    assert upgrade_pg.pinned(params, object()) is params
