@@ -312,6 +312,11 @@ def test_start_against_a_standby_fails_as_odoo(double, odoo_pg, pg_factory):
     run.start()
     assert http(run.url("/web/health"))[0] == 200
     run.stop()
+    # a host list without target_session_attrs (the DR drill's scratch Odoo: --db_host=db1,db2) takes the first
+    # host that answers: after a switchover, the standby
+    unlisted = double(env={"PGHOST": "127.0.0.1,127.0.0.1", "PGPORT": f"{standby.port},{odoo_pg.port}"})
+    res = unlisted.run("-d", "shop", "--stop-after-init", timeout=20)
+    assert res.returncode == 1 and "cannot set transaction read-write mode during recovery" in res.stderr
     listed = double(env={"PGHOST": "127.0.0.1,127.0.0.1", "PGPORT": f"{standby.port},{odoo_pg.port}",
                          "PGTARGETSESSIONATTRS": "read-write"})
     assert listed.run("-d", "shop", "--stop-after-init").returncode == 0
