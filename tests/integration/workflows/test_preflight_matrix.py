@@ -37,8 +37,11 @@ PG_CONF = "/etc/postgresql/15/main"
 PG_DATA = "/var/lib/postgresql/15/main"
 # a legitimate change provision.yml would apply (pg_hba.conf + reload) before the roles that refuse bad input
 PENDING_HBA = {"postgres_hba_extra": ["host all all 10.99.0.0/16 reject"]}
+# the playbooks under test; another directory (e.g. an older checkout's playbooks/) shows the matrix fail there
+PLAYBOOKS = os.environ.get("ODOOOPS_PREFLIGHT_PLAYBOOKS", os.path.join(ROOT, "playbooks"))
 
-pytestmark = pytest.mark.slow
+# provisioning the platform takes minutes on a busy machine; each case then takes seconds
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2700)]
 
 
 def docker(*args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
@@ -125,7 +128,8 @@ def platform(sim_hosts, ansible_playbook, tmp_path_factory):
                                         "secrets_init_audit_log": os.path.join(root, "init.jsonl")})
     assert init.rc == 0, init.stdout[-3000:]
     shutil.copy(os.path.join(inv, "group_vars", "all", "vault.yml"), os.path.join(swapped, "group_vars", "all"))
-    provision = ansible_playbook("playbooks/provision.yml", "--vault-password-file", password_file, inventory=inv)
+    provision = ansible_playbook("playbooks/provision.yml", "--vault-password-file", password_file, inventory=inv,
+                                 timeout=2400)
     assert provision.rc == 0, provision.stdout[-5000:]
     vault_file = os.path.join(inv, "group_vars", "all", "vault.yml")
     secrets = read_vault(vault_file, password_file)
@@ -195,8 +199,9 @@ def failure_text(stdout: str) -> str:
 def test_bad_input_is_refused_before_any_change(case, platform, sim_hosts, ansible_playbook):
     playbook, extra_vars, variable, inventory = CASES[case]
     before = snapshot(sim_hosts, platform["vault"], platform["redis_admin"])
-    run = ansible_playbook(f"playbooks/{playbook}.yml", "--vault-password-file", platform["password_file"],
-                           inventory=platform[inventory], extra_vars=extra_vars, timeout=600)
+    run = ansible_playbook(os.path.join(PLAYBOOKS, f"{playbook}.yml"), "--vault-password-file",
+                           platform["password_file"], inventory=platform[inventory], extra_vars=extra_vars,
+                           timeout=600)
     after = snapshot(sim_hosts, platform["vault"], platform["redis_admin"])
     assert run.rc != 0, f"{case}: the run succeeded\n{run.stdout[-3000:]}"
     failures = failure_text(run.stdout)
