@@ -123,20 +123,22 @@ def platform(sim_hosts, ansible_playbook, tmp_path_factory):
         yaml.safe_dump(hosts, fh, sort_keys=False)
 
     password_file = os.path.join(root, "vault-pass")
-    init = ansible_playbook("playbooks/secrets_init.yml", inventory=inv,
-                            extra_vars={"secrets_init_password_file": password_file,
-                                        "secrets_init_audit_log": os.path.join(root, "init.jsonl")})
-    assert init.rc == 0, init.stdout[-3000:]
-    shutil.copy(os.path.join(inv, "group_vars", "all", "vault.yml"), os.path.join(swapped, "group_vars", "all"))
-    provision = ansible_playbook("playbooks/provision.yml", "--vault-password-file", password_file, inventory=inv,
-                                 timeout=2400)
-    assert provision.rc == 0, provision.stdout[-5000:]
-    vault_file = os.path.join(inv, "group_vars", "all", "vault.yml")
-    secrets = read_vault(vault_file, password_file)
-    assert psql(sim_hosts["db2"], "select pg_is_in_recovery()") == "t"
-    yield {"inventory": inv, "swapped": swapped, "password_file": password_file, "vault": vault_file,
-           "redis_admin": secrets["odooops_redis_admin_password"]}
-    remove_stack(STACK)
+    try:
+        init = ansible_playbook("playbooks/secrets_init.yml", inventory=inv,
+                                extra_vars={"secrets_init_password_file": password_file,
+                                            "secrets_init_audit_log": os.path.join(root, "init.jsonl")})
+        assert init.rc == 0, init.stdout[-3000:]
+        shutil.copy(os.path.join(inv, "group_vars", "all", "vault.yml"), os.path.join(swapped, "group_vars", "all"))
+        provision = ansible_playbook("playbooks/provision.yml", "--vault-password-file", password_file, inventory=inv,
+                                     timeout=2400)
+        assert provision.rc == 0, provision.stdout[-5000:]
+        vault_file = os.path.join(inv, "group_vars", "all", "vault.yml")
+        secrets = read_vault(vault_file, password_file)
+        assert psql(sim_hosts["db2"], "select pg_is_in_recovery()") == "t"
+        yield {"inventory": inv, "swapped": swapped, "password_file": password_file, "vault": vault_file,
+               "redis_admin": secrets["odooops_redis_admin_password"]}
+    finally:
+        remove_stack(STACK)  # also when provisioning failed half-way
 
 
 # id -> (playbook, extra vars, variable the failure must name, inventory: "inventory" | "swapped")
