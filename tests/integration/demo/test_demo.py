@@ -79,8 +79,8 @@ def run_demo(tree: str, ports: dict) -> tuple[str, dict]:
 
 
 def check_run(tree: str, ports: dict, out: str, steps: dict) -> None:
-    assert list(steps) == ["hosts", "secrets", "provision", "backup", "rehearsal", "upgrade", "upgrade_failing", "switchover",
-                           "drill"], out[-3000:]
+    assert list(steps) == ["hosts", "secrets", "provision", "backup", "rehearsal", "upgrade", "upgrade_failing",
+                           "switchover", "drill"], out[-3000:]
     # Odoo served the login page through the edge after every step from provision on
     for name in list(steps)[2:]:
         assert steps[name]["serving"] is True, f"Odoo did not serve /web/login after step {name}: {steps[name]}"
