@@ -61,6 +61,7 @@ def demo_tree(tmp_path_factory):
     yield tree, ports
     tb_hosts.down(prefix=PREFIX, network=PREFIX + "lan")
     remove_stack(STACK)
+    remove_stack(STACK + "-rehearsal")  # rehearse.yml's staging stack
     for rest in subprocess.run(["docker", "ps", "-aq", "--filter", f"name=^{STACK}"], capture_output=True,
                                text=True).stdout.split():
         subprocess.run(["docker", "rm", "-f", "-v", rest], capture_output=True)
