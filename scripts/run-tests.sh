@@ -2,7 +2,7 @@
 # Run the test suite: stage 1 (everything not marked slow) and stage 2 (the slow scenarios, split into shards by
 # test file), all at once, each pytest run on its own simulated hosts (its own ODOOOPS_TEST_PREFIX), so that the
 # waits of one (Odoo starting, replication catching up, Ansible round trips) overlap the work of the others.
-#   ODOOOPS_TEST_SHARDS  number of stage-2 shards (default 3; 1 runs the slow scenarios in one process)
+#   ODOOOPS_TEST_SHARDS  number of stage-2 shards (default 4; 1 runs the slow scenarios in one process)
 # Every line of output is tagged with its run ([s1], [s2a], ...). pytest's exit 5 (no test collected) fails
 # stage 1. A skipped test fails the suite unless tests/skip_allowlist.txt names it (with the reason), or it needs
 # ../shared (schemas, beside the project in development and CI only) and that is absent.
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg"
 OUT=$(mktemp -d /tmp/odooops-pytest.XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
-SHARDS=${ODOOOPS_TEST_SHARDS:-3}
+SHARDS=${ODOOOPS_TEST_SHARDS:-4}
 BASE_PREFIX=${ODOOOPS_TEST_PREFIX:-odooops-t-}
 t0=$(date +%s)
 
