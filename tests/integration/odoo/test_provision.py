@@ -128,7 +128,9 @@ def test_over_budget_refused_before_any_change(stack, ansible_playbook):
 def test_blue_green_failing_set_leaves_old_serving(stack, ansible_playbook):
     before = web_containers()
     sampler = TrafficSampler(STACK, "health")
-    run = ansible_playbook(ROLLOUT, extra_vars={**VARS, "odoo_image": "odooops/odoo-double:17.0-broken"})
+    # a new image straight through the role (upgrade.yml is the governed way): release pinning off
+    run = ansible_playbook(ROLLOUT, extra_vars={**VARS, "odoo_image": "odooops/odoo-double:17.0-broken",
+                                                "odoo_release_pinning": False})
     samples = sampler.stop()
     stack["runs"].append(run)
     print(f"\nblue/green with a failing image: {samples['ok']} ok, {samples['fail']} failed samples")
@@ -142,7 +144,9 @@ def test_blue_green_good_set_replaces_old_without_a_failed_request(stack, ansibl
     before = web_containers()
     sampler = TrafficSampler(STACK, "health")
     started = time.monotonic()
-    run = ansible_playbook(ROLLOUT, extra_vars={**VARS, "odoo_image": "odooops/odoo-double:17.0-b"})
+    # a new image straight through the role (upgrade.yml is the governed way): release pinning off
+    run = ansible_playbook(ROLLOUT, extra_vars={**VARS, "odoo_image": "odooops/odoo-double:17.0-b",
+                                                "odoo_release_pinning": False})
     print(f"\nrollout run: {time.monotonic() - started:.1f} s")
     samples = sampler.stop()
     stack["runs"].append(run)
