@@ -159,6 +159,18 @@ def test_blue_green_good_set_replaces_old_without_a_failed_request(stack, ansibl
     assert fetch_from_app_network("/web/health") == (200, '{"status": "pass"}')
 
 
+def test_inventory_image_does_not_replace_the_serving_release(stack, ansible_playbook):
+    """After a new image went out (17.0-b, as upgrade.yml rolls it), a run with the inventory's older image keeps
+    what serves and says so: putting the old code back on an updated database is not provision's to do."""
+    before = web_containers()
+    assert {w["image"] for w in before.values()} == {"odooops/odoo-double:17.0-b"}
+    run = ansible_playbook(ROLLOUT, extra_vars={**VARS, "odoo_image": "odooops/odoo-double:17.0-a"})
+    stack["runs"].append(run)
+    assert run.rc == 0, run.stdout[-4000:]
+    assert "keeping odooops/odoo-double:17.0-b" in " ".join(run.stdout.split())
+    assert web_containers() == before
+
+
 def test_secrets_absent_from_output_and_files(stack, sim_hosts):
     for run in stack["runs"]:
         for name, secret in SECRETS.items():
