@@ -11,7 +11,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg"
 OUT=$(mktemp -d /tmp/odooops-pytest.XXXXXX)
-trap 'rm -rf "$OUT"' EXIT
+# ODOOOPS_TEST_KEEP_OUT=1 keeps the runs' JUnit files (their path is printed at the end)
+[ -n "${ODOOOPS_TEST_KEEP_OUT:-}" ] || trap 'rm -rf "$OUT"' EXIT
 SHARDS=${ODOOOPS_TEST_SHARDS:-4}
 BASE_PREFIX=${ODOOOPS_TEST_PREFIX:-odooops-t-}
 t0=$(date +%s)
@@ -83,6 +84,7 @@ with open(allow_path, encoding="utf-8") as fh:
             allow.append(line)
 ok = True
 tot = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+failed_ids, timings = [], []
 print("== runs")
 for rc_path in sorted(glob.glob(os.path.join(out, "*.rc"))):
     name = os.path.basename(rc_path)[:-3]
@@ -94,6 +96,10 @@ for rc_path in sorted(glob.glob(os.path.join(out, "*.rc"))):
             for key in counts:
                 counts[key] += int(suite.get(key, 0))
         for case in ET.parse(xml_path).getroot().iter("testcase"):
+            case_id = case.get("classname", "").replace(".", "/") + ".py::" + case.get("name", "")
+            timings.append((float(case.get("time", 0)), name, case_id))
+            if case.find("failure") is not None or case.find("error") is not None:
+                failed_ids.append(f"[{name}] {case_id}")
             skip = case.find("skipped")
             if skip is None:
                 continue
@@ -111,9 +117,18 @@ for rc_path in sorted(glob.glob(os.path.join(out, "*.rc"))):
     if rc != "0":
         ok = False
     print(f"   [{name}] exit {rc}, {secs} s, {counts['tests']} tests")
+print("== slowest tests")
+for secs, name, case_id in sorted(timings, reverse=True)[:15]:
+    print(f"   {secs:7.1f} s  [{name}] {case_id}")
+if failed_ids:
+    print("== failed")
+    for line in failed_ids:
+        print("   " + line)
 failed = tot["failures"] + tot["errors"]
 passed = tot["tests"] - failed - tot["skipped"]
 print(f"suite wall time: {wall} s")
 print(f"total: {passed} passed, {failed} failed, {tot['skipped']} skipped")
+if os.environ.get("ODOOOPS_TEST_KEEP_OUT"):
+    print(f"JUnit files kept in {out}")
 sys.exit(0 if ok and tot["tests"] > 0 else 1)
 PY
