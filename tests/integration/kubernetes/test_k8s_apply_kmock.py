@@ -170,7 +170,8 @@ def test_switchover_and_backup(ansible_playbook, provisioned):
     assert backup["spec"]["cluster"] == {"name": "pg"} and backup["spec"]["method"] == "barmanObjectStore"
 
 
-@pytest.mark.slow
+# not slow: it shares the module's `provisioned` tree with the tests above (as a slow test it would be provisioned
+# a second time, in a stage-2 process)
 def test_failed_module_update_rolls_back(ansible_playbook, provisioned):
     """The module-update Job fails (set by the fake controllers): the snapshot is swapped back by a restore Job,
     the old image returns, Odoo is scaled back and maintenance mode is switched off - in that order."""

@@ -92,6 +92,7 @@ def test_converge_sync_streams_and_is_idempotent(sim_hosts, converged, ansible_p
         assert REPL_PASSWORD not in run.stdout + run.stderr
 
 
+@pytest.mark.slow  # with the other tests of the module: one converge of db1 + db2 in the suite, not one per stage
 def test_odoo_role_over_tls_only_and_owner_owns(sim_hosts, converged):
     app = sim_hosts["app1"]
     env = {"PGPASSWORD": DB_PASSWORD}
