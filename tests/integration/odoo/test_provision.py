@@ -130,8 +130,10 @@ def test_rendered_odoo_conf_has_only_what_odoo_reads(stack):
             ["600", "101"], name
         env = docker("exec", "-u", "0", name, "cat", "/etc/odoo/session_redis.env").stdout
         password = SECRETS["odooops_redis_odoo_password"]
-        assert f"ODOO_SESSION_REDIS_URL='redis://odoo:{password}@{STACK}-redis:6379/0'" in env
-        assert "ODOO_SESSION_REDIS=1\n" in env
+        # booleans first: a failure must not print the file (it holds the password)
+        has_url = f"ODOO_SESSION_REDIS_URL=redis://odoo:{password}@{STACK}-redis:6379/0\n" in env
+        assert has_url, f"{name}: no ODOO_SESSION_REDIS_URL with the ACL user odoo and its password"
+        assert "ODOO_SESSION_REDIS=1\n" in env, name
         info = json.loads(docker("inspect", name).stdout)[0]
         exposed = json.dumps([info["Config"]["Env"], info["Config"]["Cmd"], info["Config"]["Entrypoint"],
                               info["Path"], info["Args"]])
