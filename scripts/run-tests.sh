@@ -37,7 +37,7 @@ if [ ${#slow_files[@]} -gt 0 ]; then
 import sys
 # expected minutes per slow test file, measured on this 2-core machine; an unknown file counts 5
 expected = {
-    "upgrade/test_upgrade_playbook.py": 16, "demo/test_demo.py": 18, "postgres/test_postgres_patroni.py": 6,
+    "upgrade/test_upgrade_playbook.py": 16, "demo/test_demo.py": 18, "postgres/test_postgres_patroni.py": 8,
     "secrets/test_rotate_stack.py": 5, "odoo/test_provision.py": 6, "postgres/test_postgres_role_failover.py": 5,
     "postgres/test_postgres_role.py": 5, "backup/test_backup_sim_hosts.py": 4, "backup/test_pgbackrest_role.py": 3,
     "odoo/test_molecule_odoo.py": 3, "edge/test_molecule_edge.py": 3, "backup/test_backup_playbooks.py": 2,

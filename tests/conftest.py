@@ -181,7 +181,7 @@ def ansible_playbook():
     """Run a playbook of the project against the tests' simulated hosts (or another inventory)."""
 
     def run(playbook: str, *args: str, inventory: str | None = None, extra_vars: dict | None = None,
-            check: bool = False, env: dict | None = None, timeout: int = 900) -> PlaybookRun:
+            check: bool = False, env: dict | None = None, timeout: int = 1800) -> PlaybookRun:
         # extra vars (secrets among them) go through a 0600 file, never on the command line where ps shows them
         fd, vars_file = tempfile.mkstemp(prefix="odooops-extra-vars-", suffix=".json")
         with os.fdopen(fd, "w") as fh:
