@@ -21,6 +21,7 @@ import urllib.request
 
 LEADER_ROLES = ("leader", "master", "primary", "standby_leader")
 RUNNING_STATES = ("running", "streaming")
+ACTION_TIMEOUT = 60  # seconds for POST /switchover and /failover (Patroni replies when the action is done)
 
 
 class PatroniError(Exception):
@@ -55,8 +56,9 @@ class Api:
         self._context = context
         self._auth = ("Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()) if user else None
 
-    def request(self, path: str, method: str = "GET", body: dict | None = None) -> tuple[int, object]:
-        """(status, parsed JSON or text); status 0 when the member does not answer."""
+    def request(self, path: str, method: str = "GET", body: dict | None = None,
+                timeout: float | None = None) -> tuple[int, object]:
+        """(status, parsed JSON or text); status 0 when the member does not answer (in time)."""
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.url + path, data=data, method=method)
         if data is not None:
@@ -64,7 +66,7 @@ class Api:
         if self._auth and method != "GET":
             req.add_header("Authorization", self._auth)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout, context=self._context) as resp:
+            with urllib.request.urlopen(req, timeout=timeout or self.timeout, context=self._context) as resp:
                 status, raw = resp.status, resp.read()
         except urllib.error.HTTPError as exc:
             status, raw = exc.code, exc.read()
@@ -192,13 +194,16 @@ class Cluster:
             sleep(interval)
 
     def switchover(self, leader: str, candidate: str) -> str:
-        status, body = self.apis[leader].request("/switchover", "POST", {"leader": leader, "candidate": candidate})
+        # Patroni answers a switchover or failover only once it is done (or after polling ~15 s): a slow host
+        # must not turn an accepted request into "no answer"
+        status, body = self.apis[leader].request("/switchover", "POST", {"leader": leader, "candidate": candidate},
+                                                 timeout=ACTION_TIMEOUT)
         if status != 200:
             raise PatroniError(f"Patroni refused the switchover from {leader} to {candidate}: HTTP {status} {body}")
         return str(body)
 
     def failover(self, candidate: str, via: str) -> str:
-        status, body = self.apis[via].request("/failover", "POST", {"candidate": candidate})
+        status, body = self.apis[via].request("/failover", "POST", {"candidate": candidate}, timeout=ACTION_TIMEOUT)
         if status != 200:
             raise PatroniError(f"Patroni refused the failover to {candidate}: HTTP {status} {body}")
         return str(body)
