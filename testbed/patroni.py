@@ -2,8 +2,10 @@
 returning the hosts to "no Patroni, no etcd, no cluster" (used by the tests and bench/failover.py)."""
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import ssl
 import subprocess
 import tempfile
@@ -62,6 +64,7 @@ def node_files(container: str) -> dict[str, str]:
     the control machine (0700/0600), cached per container. Raises OSError when the node has none yet."""
     if container not in _FILES:
         where = tempfile.mkdtemp(prefix="odooops-tls-")
+        atexit.register(shutil.rmtree, where, True)  # the copies of the key go with the process
         files = {}
         for name, path in (("ca", CA_FILE), ("cert", PATRONI_CERT), ("key", PATRONI_KEY)):
             out = _docker("exec", container, "cat", path, check=False)
