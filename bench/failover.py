@@ -247,7 +247,9 @@ def patroni_cluster(prefix: str):
         tb_patroni.reset(c)
     secrets = {"odooops_db_password": "odoo-" + uuid.uuid4().hex,
                "odooops_replication_password": "repl-" + uuid.uuid4().hex,
-               "odooops_patroni_api_password": "api-" + uuid.uuid4().hex}
+               "odooops_patroni_api_password": "api-" + uuid.uuid4().hex,
+               "odooops_etcd_root_password": "etcdroot-" + uuid.uuid4().hex,
+               "odooops_etcd_patroni_password": "etcdpatroni-" + uuid.uuid4().hex}
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -2,8 +2,14 @@
 returning the hosts to "no Patroni, no etcd, no cluster" (used by the tests and bench/failover.py)."""
 from __future__ import annotations
 
+import atexit
 import json
+import os
+import shutil
+import ssl
 import subprocess
+import tempfile
+import urllib.error
 import urllib.request
 
 from .hosts import SimHost, reset_postgres, up
@@ -13,6 +19,11 @@ DB3 = SimHost("db3", ["db"])
 PATRONI_PIDFILE = "/run/odooops-patroni.pid"
 ETCD_PIDFILE = "/run/odooops-etcd.pid"
 DATA_DIR = "/var/lib/postgresql/15/main"
+# the platform CA and a node's Patroni certificate (roles/postgres/defaults/main.yml): the REST API and etcd are
+# TLS only, verified against the CA; unsafe API methods and every etcd request need a client certificate
+CA_FILE = "/etc/odooops/pki/db-ca.crt"
+PATRONI_CERT = "/etc/patroni/tls/patroni.crt"
+PATRONI_KEY = "/etc/patroni/tls/patroni.key"
 
 STOP_HA = f"""
 set -u
@@ -20,7 +31,7 @@ start-stop-daemon --stop --quiet --pidfile {PATRONI_PIDFILE} --retry KILL/5 --re
 for p in $(head -1 {DATA_DIR}/postmaster.pid 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
 start-stop-daemon --stop --quiet --pidfile {ETCD_PIDFILE} --retry KILL/5 --remove-pidfile || true
 rm -rf /var/lib/etcd/odooops /etc/etcd/odooops.conf.yml /etc/patroni/*.yml /var/lib/postgresql/.pgpass.patroni \
-       /var/log/postgresql/patroni.log
+       /var/log/postgresql/patroni.log /var/log/etcd/etcd.log
 """
 
 
@@ -45,10 +56,47 @@ def ip(container: str) -> str:
     return next(iter(out["NetworkSettings"]["Networks"].values()))["IPAddress"]
 
 
+_FILES: dict[str, dict[str, str]] = {}
+
+
+def node_files(container: str) -> dict[str, str]:
+    """The platform CA and the node's Patroni certificate and key, copied into a private temporary directory of
+    the control machine (0700/0600), cached per container. Raises OSError when the node has none yet."""
+    if container not in _FILES:
+        where = tempfile.mkdtemp(prefix="odooops-tls-")
+        atexit.register(shutil.rmtree, where, True)  # the copies of the key go with the process
+        files = {}
+        for name, path in (("ca", CA_FILE), ("cert", PATRONI_CERT), ("key", PATRONI_KEY)):
+            out = _docker("exec", container, "cat", path, check=False)
+            if out.returncode != 0 or not out.stdout.strip():
+                raise OSError(f"{container}: no {path} yet")
+            files[name] = os.path.join(where, name + ".pem")
+            fd = os.open(files[name], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(out.stdout)
+        _FILES[container] = files
+    return _FILES[container]
+
+
+def tls_context(container: str, client_cert: bool = False) -> ssl.SSLContext:
+    """Verifies a node (certificate against the platform CA, hostname = its address); with client_cert, presents
+    the node's Patroni certificate."""
+    files = node_files(container)
+    ctx = ssl.create_default_context(cafile=files["ca"])
+    if client_cert:
+        ctx.load_cert_chain(files["cert"], files["key"])
+    return ctx
+
+
 def cluster(container: str, port: int = 8008, timeout: float = 3) -> dict:
-    """GET /cluster from a member's REST API (reachable from the control machine on the docker network)."""
-    with urllib.request.urlopen(f"http://{ip(container)}:{port}/cluster", timeout=timeout) as resp:
-        return json.loads(resp.read())
+    """GET /cluster from a member's REST API over TLS (reachable from the control machine on the docker network)."""
+    try:
+        with urllib.request.urlopen(f"https://{ip(container)}:{port}/cluster", timeout=timeout,
+                                    context=tls_context(container)) as resp:
+            return json.loads(resp.read())
+    except (ssl.SSLError, urllib.error.URLError):
+        _FILES.pop(container, None)  # a node converged again may have a new CA or certificate
+        raise
 
 
 def leader(containers: dict[str, str]) -> str | None:
@@ -78,11 +126,12 @@ def start_patroni(container: str, config: str = "/etc/patroni/15-main.yml") -> N
 
 
 def patch_config(container: str, settings: dict, user: str, password: str, port: int = 8008) -> dict:
-    """PATCH Patroni's cluster-wide settings (ttl, loop_wait, ...) through a member's REST API."""
+    """PATCH Patroni's cluster-wide settings (ttl, loop_wait, ...) through a member's REST API (client
+    certificate and basic auth, as the role does)."""
     import base64
 
-    req = urllib.request.Request(f"http://{ip(container)}:{port}/config", data=json.dumps(settings).encode(),
+    req = urllib.request.Request(f"https://{ip(container)}:{port}/config", data=json.dumps(settings).encode(),
                                  method="PATCH", headers={"Content-Type": "application/json"})
     req.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
-    with urllib.request.urlopen(req, timeout=10) as resp:
+    with urllib.request.urlopen(req, timeout=10, context=tls_context(container, client_cert=True)) as resp:
         return json.loads(resp.read())

@@ -5,19 +5,23 @@
 Plain Python (urllib only): reading the cluster as its members report it, choosing a switchover candidate,
 asking Patroni for a switchover or a failover, and waiting until a leader answers as a writable primary.
 Automatic failover is Patroni's job; this only asks, waits and reports. The API password travels in an
-Authorization header, never on a command line, and is never returned.
+Authorization header, never on a command line, and is never returned. The REST API is TLS only: every request
+verifies the member's certificate against the platform CA (hostname included) and presents a client certificate
+(Patroni refuses unsafe methods without one).
 """
 from __future__ import annotations
 
 import base64
 import contextlib
 import json
+import ssl
 import time
 import urllib.error
 import urllib.request
 
 LEADER_ROLES = ("leader", "master", "primary", "standby_leader")
 RUNNING_STATES = ("running", "streaming")
+ACTION_TIMEOUT = 60  # seconds for POST /switchover and /failover (Patroni replies when the action is done)
 
 
 class PatroniError(Exception):
@@ -29,16 +33,32 @@ def node_key(name: str) -> str:
     return "".join(c if c.isalnum() or c == "_" else "_" for c in name.lower())
 
 
-class Api:
-    """One member's REST API."""
+def tls_context(ca_file: str, cert_file: str = "", key_file: str = "") -> ssl.SSLContext:
+    """Verifies the member against ca_file (certificate and hostname); presents cert_file/key_file if given."""
+    ctx = ssl.create_default_context(cafile=ca_file)
+    ctx.check_hostname = True
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    if cert_file:
+        ctx.load_cert_chain(cert_file, key_file or None)
+    return ctx
 
-    def __init__(self, url: str, user: str = "", password: str = "", timeout: float = 5):
+
+class Api:
+    """One member's REST API (https only)."""
+
+    def __init__(self, url: str, user: str = "", password: str = "", timeout: float = 5,
+                 context: ssl.SSLContext | None = None):
+        if not url.startswith("https://") or context is None:
+            raise PatroniError(f"{url}: Patroni's REST API is reached over https only, verified against the "
+                               "platform CA (give ca_file)")
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self._context = context
         self._auth = ("Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()) if user else None
 
-    def request(self, path: str, method: str = "GET", body: dict | None = None) -> tuple[int, object]:
-        """(status, parsed JSON or text); status 0 when the member does not answer."""
+    def request(self, path: str, method: str = "GET", body: dict | None = None,
+                timeout: float | None = None) -> tuple[int, object]:
+        """(status, parsed JSON or text); status 0 when the member does not answer (in time)."""
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.url + path, data=data, method=method)
         if data is not None:
@@ -46,7 +66,7 @@ class Api:
         if self._auth and method != "GET":
             req.add_header("Authorization", self._auth)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            with urllib.request.urlopen(req, timeout=timeout or self.timeout, context=self._context) as resp:
                 status, raw = resp.status, resp.read()
         except urllib.error.HTTPError as exc:
             status, raw = exc.code, exc.read()
@@ -174,13 +194,16 @@ class Cluster:
             sleep(interval)
 
     def switchover(self, leader: str, candidate: str) -> str:
-        status, body = self.apis[leader].request("/switchover", "POST", {"leader": leader, "candidate": candidate})
+        # Patroni answers a switchover or failover only once it is done (or after polling ~15 s): a slow host
+        # must not turn an accepted request into "no answer"
+        status, body = self.apis[leader].request("/switchover", "POST", {"leader": leader, "candidate": candidate},
+                                                 timeout=ACTION_TIMEOUT)
         if status != 200:
             raise PatroniError(f"Patroni refused the switchover from {leader} to {candidate}: HTTP {status} {body}")
         return str(body)
 
     def failover(self, candidate: str, via: str) -> str:
-        status, body = self.apis[via].request("/failover", "POST", {"candidate": candidate})
+        status, body = self.apis[via].request("/failover", "POST", {"candidate": candidate}, timeout=ACTION_TIMEOUT)
         if status != 200:
             raise PatroniError(f"Patroni refused the failover to {candidate}: HTTP {status} {body}")
         return str(body)

@@ -44,6 +44,11 @@ CATALOGUE = {
                   "description": "key of the pseudonyms rehearse.yml gives staging copies (changing it changes them)"},
     "backup_key": {"vars": [KEYRING, KEY_ID], "generate": "keyring", "max_age_days": 365,
                    "description": "backup encryption key ring (AES-256, key ids in each backup manifest)"},
+    # Patroni mode: etcd's root user (the role sets up RBAC with it) and Patroni's etcd user. Not rotated by
+    # rotate_secrets.yml (etcd would keep the old root password): never due, and refused by begin()
+    "etcd": {"vars": ["odooops_etcd_root_password", "odooops_etcd_patroni_password"], "generate": "passwords",
+             "max_age_days": 365, "rotate": False,
+             "description": "etcd's root and Patroni users (postgres_ha=patroni; RBAC of the leader lock store)"},
 }
 
 ALPHABET = string.ascii_letters + string.digits  # safe in YAML, conninfo/service files, URLs and env vars
@@ -93,6 +98,8 @@ def generate(name: str, moment: datetime.datetime) -> dict:
     kind = CATALOGUE[name]["generate"]
     if kind == "password":
         return {CATALOGUE[name]["vars"][0]: generate_password()}
+    if kind == "passwords":
+        return {var: generate_password() for var in CATALOGUE[name]["vars"]}
     if kind == "s3":
         # only meaningful for stores that accept any key pair (moto in the demo); real providers issue keys:
         # pass them to begin() as values
@@ -122,6 +129,9 @@ def ensure(data: dict, names, moment: datetime.datetime | None = None) -> list[s
 def begin(data: dict, name: str, values: dict | None = None, moment: datetime.datetime | None = None) -> bool:
     """Pending new values for ``name`` (kept if a pending rotation exists: a re-run resumes it)."""
     check_names([name])
+    if not CATALOGUE[name].get("rotate", True):
+        raise SecretsError(f"secret {name!r} is not rotated by rotate_secrets.yml ({CATALOGUE[name]['description']}); "
+                           "see docs/secrets.md")
     pending = data.setdefault(PENDING, {})
     if name in pending:
         new = {**pending[name], **(values or {})}
@@ -193,7 +203,7 @@ def due(rotated: dict | None, max_age_days: dict | None = None, moment: datetime
         age = None if last is None else round((moment - parse_iso(last)).total_seconds() / 86400, 1)
         limit = int(limits[name])
         out.append({"secret": name, "last_rotated": last, "age_days": age, "max_age_days": limit,
-                    "due": age is None or age >= limit})
+                    "due": CATALOGUE[name].get("rotate", True) and (age is None or age >= limit)})
     return out
 
 

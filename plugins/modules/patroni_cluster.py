@@ -20,8 +20,20 @@ extends_documentation_fragment:
   - odooops.hosting.attributes
 options:
   api_urls:
-    description: Member name -> REST API base URL (C(http://host:8008)).
+    description: Member name -> REST API base URL (C(https://host:8008); https only).
     type: dict
+    required: true
+  ca_file:
+    description: The platform CA certificate; every member's certificate (and hostname) is verified against it.
+    type: path
+    required: true
+  cert_file:
+    description: Client certificate presented to the members (Patroni refuses unsafe methods without one).
+    type: path
+    required: true
+  key_file:
+    description: Its key.
+    type: path
     required: true
   api_user:
     description: REST API user (basic authentication, needed for switchover and failover).
@@ -71,7 +83,10 @@ author: odooops.hosting contributors
 EXAMPLES = r"""
 - name: Switch over to db2 and wait until it is writable
   odooops.hosting.patroni_cluster:
-    api_urls: {db1: "http://10.0.0.11:8008", db2: "http://10.0.0.12:8008", db3: "http://10.0.0.13:8008"}
+    api_urls: {db1: "https://10.0.0.11:8008", db2: "https://10.0.0.12:8008", db3: "https://10.0.0.13:8008"}
+    ca_file: /etc/odooops/pki/db-ca.crt
+    cert_file: /etc/patroni/tls/patroni.crt
+    key_file: /etc/patroni/tls/patroni.key
     api_password: "{{ odooops_patroni_api_password }}"
     state: switchover
     candidate: db2
@@ -99,13 +114,22 @@ seconds:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.odooops.hosting.plugins.module_utils.patroni import Api, Cluster, PatroniError, run
+from ansible_collections.odooops.hosting.plugins.module_utils.patroni import (
+    Api,
+    Cluster,
+    PatroniError,
+    run,
+    tls_context,
+)
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             api_urls=dict(type="dict", required=True),
+            ca_file=dict(type="path", required=True),
+            cert_file=dict(type="path", required=True),
+            key_file=dict(type="path", required=True),
             api_user=dict(type="str", default="patroni"),
             api_password=dict(type="str", default="", no_log=True),
             state=dict(type="str", default="info", choices=["info", "switchover", "failover", "rejoin"]),
@@ -118,11 +142,13 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    cluster = Cluster({name: Api(url, p["api_user"], p["api_password"]) for name, url in p["api_urls"].items()})
     try:
+        context = tls_context(p["ca_file"], p["cert_file"], p["key_file"])
+        cluster = Cluster({name: Api(url, p["api_user"], p["api_password"], context=context)
+                           for name, url in p["api_urls"].items()})
         result = run(cluster, p["state"], p["candidate"], p["candidates"], p["max_lag_bytes"], p["wait_timeout"],
                      p["force"], module.check_mode)
-    except PatroniError as exc:
+    except (PatroniError, OSError) as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)
 

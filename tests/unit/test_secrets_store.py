@@ -96,7 +96,21 @@ def test_due_against_max_age(age_days, limit, is_due):
 
 def test_never_rotated_is_due():
     rows = {r["secret"]: r for r in st.due({}, None, T0)}
-    assert set(rows) == set(st.CATALOGUE) and all(r["due"] for r in rows.values())
+    assert set(rows) == set(st.CATALOGUE)
+    assert all(r["due"] for n, r in rows.items() if n != "etcd")
+
+
+def test_etcd_passwords_are_generated_but_never_rotated_by_the_playbook():
+    data = {}
+    assert st.ensure(data, ["etcd"], T0) == ["etcd"]
+    root, patroni = data["odooops_etcd_root_password"], data["odooops_etcd_patroni_password"]
+    assert len(root) == 32 and len(patroni) == 32 and root != patroni
+    # etcd would keep its old root password: rotate_secrets.yml never picks it, and refuses it when asked
+    old = {"etcd": st.iso(T0 - datetime.timedelta(days=4000))}
+    assert st.due(old, None, T0, names=["etcd"])[0]["due"] is False
+    with pytest.raises(st.SecretsError, match="'etcd' is not rotated by rotate_secrets.yml"):
+        st.begin(data, "etcd", moment=T0)
+    assert st.PENDING not in data or "etcd" not in data[st.PENDING]
 
 
 def test_audit_records_never_take_values(tmp_path):
