@@ -5,7 +5,7 @@ measured in the same run: the same HTTP backend reached directly on a published 
 Backend: python3 -m http.server (a stand-in, not Odoo) carrying the alias <stack>-odoo-web; both paths go
 through the Docker engine's port publishing, so the ratio isolates the publisher (alias resolution per
 connection, request-head parsing, forwarding). Needs the images odooops/debian:bookworm and
-odooops/edge-publisher:1 (built by the traefik role, or: docker build -t odooops/edge-publisher:1
+odooops/edge-publisher:2 (built by the traefik role, or: docker build -t odooops/edge-publisher:2
 --build-arg BASE_IMAGE=odooops/debian:bookworm roles/traefik/files/publisher).
 
     .venv/bin/python bench/edge_publisher.py [--requests 300]
@@ -67,8 +67,8 @@ def main() -> None:
                "mkdir -p /w/web && printf '{\"status\": \"pass\"}' > /w/web/health && cd /w && "
                "exec python3 -m http.server 8069")
         docker("run", "-d", "--name", f"{stack}-publisher", "--network", net, "-p", f"127.0.0.1:{pub_port}:8080",
-               "--label", f"org.odooops.stack={stack}", "odooops/edge-publisher:1", "publish",
-               "--backend", f"{stack}-odoo-web")
+               "--label", f"org.odooops.stack={stack}", "odooops/edge-publisher:2", "publish",
+               "--bind", "0.0.0.0", "--backend", f"{stack}-odoo-web")
         direct, via = f"http://127.0.0.1:{direct_port}/web/health", f"http://127.0.0.1:{pub_port}/web/health"
         wait(direct)
         wait(via)

@@ -40,6 +40,8 @@ expected = {
     "postgres/test_postgres_role.py": 4, "backup/test_backup_sim_hosts.py": 4, "backup/test_pgbackrest_role.py": 3,
     "odoo/test_molecule_odoo.py": 3, "edge/test_molecule_edge.py": 3, "backup/test_backup_playbooks.py": 2,
     "backup/test_pitr_pgbackrest.py": 1, "kubernetes/test_k8s_apply_kmock.py": 1,
+    "workflows/test_preflight_matrix.py": 10, "backup/test_restore_after_switchover.py": 6,
+    "postgres/test_postgres_role_leaks.py": 5,
 }
 shards = max(1, int(sys.argv[1]))
 files = sys.argv[2:]

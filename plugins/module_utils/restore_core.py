@@ -181,11 +181,37 @@ def compare_statistics(pg: PgConn, db_name: str, manifest: dict) -> dict:
             "modules_ok": modules == manifest.get("modules", {}), "modules": len(modules)}
 
 
+def wait_standbys_replayed(conn, timeout: float, interval: float = 0.2) -> dict:
+    """Wait until every standby streaming from the server of conn has replayed its WAL as of now.
+
+    Odoo reaches the db tier through a host list: a standby listed before the primary that has not replayed a
+    database created moments ago answers a startup FATAL ("database ... does not exist") at which libpq stops.
+    A login that may not read pg_stat_replication sees no standby and does not wait. Returns the standbys seen,
+    those still behind at the timeout, and the seconds waited.
+    """
+    started = time.monotonic()
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_is_in_recovery()")
+        if cur.fetchone()[0]:
+            return {"standbys": [], "lagging": [], "waited_s": 0.0}
+        cur.execute("SELECT pg_current_wal_lsn()")
+        target = cur.fetchone()[0]
+        while True:
+            cur.execute("SELECT application_name, coalesce(replay_lsn >= %s::pg_lsn, false) FROM pg_stat_replication "
+                        "WHERE state = 'streaming' ORDER BY 1", (target,))
+            rows = cur.fetchall()
+            lagging = [name for name, done in rows if not done]
+            waited = time.monotonic() - started
+            if not lagging or waited >= timeout:
+                return {"standbys": [name for name, _ in rows], "lagging": lagging, "waited_s": round(waited, 3)}
+            time.sleep(interval)
+
+
 def restore_backup(pg: PgConn, s3, bucket: str, entry: BackupEntry, target_db: str, *, filestore_root: str | None,
                    force: bool = False, do_neutralize: bool = False, new_uuid: bool = False, jobs: int = 2,
                    owner: str | None = None, key_ring: dict | None = None, workdir: str | None = None,
                    filestore_owner: tuple[int, int] | None = None, check_mode: bool = False,
-                   maintenance_work_mem: str = "256MB") -> dict:
+                   maintenance_work_mem: str = "256MB", wait_standbys_s: float = 0) -> dict:
     if entry.manifest is None:
         raise RestoreError(f"backup {entry.backup_id} is incomplete (no {MANIFEST}); refusing to restore it")
     manifest = entry.manifest
@@ -290,6 +316,7 @@ def restore_backup(pg: PgConn, s3, bucket: str, entry: BackupEntry, target_db: s
                     cur.execute(f"DROP DATABASE {quote_ident(old_db)} WITH (FORCE)")
             if old_fs:
                 shutil.rmtree(old_fs, ignore_errors=True)
+            replayed = wait_standbys_replayed(admin, wait_standbys_s) if wait_standbys_s > 0 else None
         except Exception:
             if created:
                 with admin.cursor() as cur:
@@ -302,6 +329,6 @@ def restore_backup(pg: PgConn, s3, bucket: str, entry: BackupEntry, target_db: s
     finally:
         admin.close()
     end = time.monotonic()
-    return {"changed": True, **plan, "files": files, "neutralized": done,
+    return {"changed": True, **plan, "files": files, "neutralized": done, "standbys_replayed": replayed,
             "timings": {"fetch_verify_s": round(fetched - started, 3), "restore_s": round(restored - fetched, 3),
                         "total_s": round(end - started, 3)}}

@@ -228,6 +228,10 @@ def set_password(ex: Executor, role: str, password: str, iterations: int = scram
     ident = quote_ident(role)
     rows = ex.fetch("SELECT rolpassword, rolcanlogin, rolreplication FROM pg_authid WHERE rolname = %s", (role,))
     if not rows:
+        if ex.check_mode:
+            # check mode: the task that creates the role (before this one) did not run; its password would be set
+            ex.queries.append(f"ALTER ROLE {role} PASSWORD '{REDACTED}'")
+            return {"changed": True, "role": role}
         raise RotationError(f"role {role!r} does not exist: create it first (roles/postgres does)")
     if scram.matches(password, rows[0][0]):
         return {"changed": False, "role": role}

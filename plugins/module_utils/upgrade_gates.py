@@ -193,7 +193,9 @@ def gate_image(plan: dict | None, allow_major_change: bool = False) -> dict:
     image_major = str(plan.get("image_series") or "").split(".")[0]
     db_major = str(plan.get("database_series") or "").split(".")[0]
     if not image_major:
-        return _result("target_image", False, "cannot tell the target image's Odoo series")
+        return _result("target_image", False, "cannot tell the target image's Odoo series: no odoo/release.py "
+                                              "naming it found in the image (next to the odoo command, in "
+                                              "Python's packages, beside the addons paths)")
     if db_major and image_major != db_major and not allow_major_change:
         return _result("target_image", False, f"target image is Odoo {plan.get('image_series')}, the database "
                                               f"{plan.get('database_series')}: a major version change is a migration "

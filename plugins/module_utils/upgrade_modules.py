@@ -7,9 +7,15 @@ container of that image, so it works for real Odoo images - addons under
 /usr/lib/python3/dist-packages/odoo/addons and /mnt/extra-addons - as for the test double) against
 ``ir_module_module.latest_version`` of the installed modules. Odoo stores a manifest version ``1.3``
 of series ``17.0`` as ``17.0.1.3`` (``adapt_version``); both sides are compared that way.
+
+The image's series comes only from Odoo's ``odoo/release.py`` (base's manifest says ``1.3`` in every series),
+read as text - never imported - wherever Odoo lives in the image: next to the ``odoo``/``odoo-bin`` command
+on PATH or in the image's entrypoint (a source checkout), the installed package of the image's Python or of
+the command's interpreter (a virtualenv), next to an addons path, or the usual install places.
 """
 from __future__ import annotations
 
+import ast
 import json
 import re
 
@@ -18,9 +24,11 @@ from .odoo_docker import DockerError, Engine
 
 DEFAULT_ADDONS_PATHS = ["/usr/lib/python3/dist-packages/odoo/addons", "/opt/odoo/addons", "/mnt/extra-addons"]
 
-# Runs inside the target image with its own python3: prints {"series": ..., "manifests": {name: version}}.
+# Runs inside the target image with its own python3 (standard library only, imports nothing of Odoo): prints
+# {"releases": [{path, text}], "manifests": {name: version}, "paths": [...]}. argv: odoo.conf, addons paths;
+# ODOOOPS_IMAGE_COMMANDS: the image's entrypoint and command (JSON list).
 MANIFEST_SCRIPT = r"""
-import ast, configparser, json, os, sys
+import ast, configparser, glob, json, os, shutil, sys
 conf, paths = sys.argv[1], [p for p in sys.argv[2:] if p]
 cp = configparser.ConfigParser(interpolation=None)
 try:
@@ -28,13 +36,58 @@ try:
     paths = [p.strip() for p in cp.get("options", "addons_path", fallback="").split(",") if p.strip()] + paths
 except Exception:
     pass
-series = None
+
+def site_packages(prefix):
+    return glob.glob(os.path.join(prefix, "lib", "python3*", "*-packages", "odoo", "release.py"))
+
+cands = []
 try:
-    import odoo.release
-    series = odoo.release.serie
-    paths.append(os.path.join(os.path.dirname(odoo.release.__file__), "addons"))
-except Exception:
-    pass
+    commands = [c for c in json.loads(os.environ.get("ODOOOPS_IMAGE_COMMANDS") or "[]") if isinstance(c, str)]
+except ValueError:
+    commands = []
+for cmd in commands + ["odoo", "odoo-bin", "odoo.py", "openerp-server"]:
+    exe = cmd if os.path.isabs(cmd) else shutil.which(cmd)
+    if not exe or not os.path.isfile(exe):
+        continue
+    real = os.path.realpath(exe)
+    cands.append(os.path.join(os.path.dirname(real), "odoo", "release.py"))  # a source checkout's odoo-bin
+    try:
+        with open(real, "rb") as fh:
+            first = fh.readline().decode("utf-8", "replace")
+    except OSError:
+        first = ""
+    if first.startswith("#!"):  # a console script: the packages of its interpreter (a virtualenv)
+        words = first[2:].split()
+        interp = words[1] if words and os.path.basename(words[0]) == "env" and len(words) > 1 else \
+            (words[0] if words else "")
+        interp = interp if os.path.isabs(interp) else (shutil.which(interp) or "")
+        if interp:
+            cands += site_packages(os.path.dirname(os.path.dirname(interp)))
+            cands += site_packages(os.path.dirname(os.path.dirname(os.path.realpath(interp))))
+for path in paths:  # <checkout>/addons next to <checkout>/odoo; <package>/odoo/addons inside it
+    parent = os.path.dirname(path.rstrip("/"))
+    cands += [os.path.join(parent, "odoo", "release.py"), os.path.join(parent, "release.py")]
+cands += [os.path.join(p, "odoo", "release.py") for p in sys.path if p]
+for pattern in ("/usr/lib/python3*/*-packages/odoo/release.py", "/usr/local/lib/python3*/*-packages/odoo/release.py",
+                "/opt/*/odoo/release.py", "/opt/*/*/odoo/release.py", "/opt/*/lib/python3*/*-packages/odoo/release.py",
+                "/odoo/odoo/release.py", "/srv/*/odoo/release.py", "/home/*/odoo/release.py"):
+    cands += sorted(glob.glob(pattern))
+releases, seen = [], set()
+for cand in cands:
+    real = os.path.realpath(cand)
+    if real in seen or not os.path.isfile(real) or os.path.basename(os.path.dirname(real)) != "odoo":
+        continue
+    seen.add(real)
+    try:
+        with open(real, encoding="utf-8", errors="replace") as fh:
+            releases.append({"path": cand, "text": fh.read(65536)})
+    except OSError:
+        continue
+    if len(releases) == 1:  # the Odoo that runs: its own addons (base lives in <odoo>/addons)
+        paths += [os.path.join(os.path.dirname(real), "addons"),
+                  os.path.join(os.path.dirname(os.path.dirname(real)), "addons")]
+    if len(releases) >= 4:
+        break
 found = {}
 for path in paths:
     if not os.path.isdir(path):
@@ -48,7 +101,7 @@ for path in paths:
                 found[name] = str(ast.literal_eval(fh.read()).get("version", "1.0"))
         except Exception as exc:
             found[name] = "!error " + exc.__class__.__name__
-print("ODOOOPS-MANIFESTS " + json.dumps({"series": series, "manifests": found, "paths": paths}))
+print("ODOOOPS-MANIFESTS " + json.dumps({"releases": releases, "manifests": found, "paths": paths}))
 """
 
 SECRET_ENV_RE = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|KEY)", re.I)
@@ -58,11 +111,54 @@ class UpdateError(Exception):
     """The module update cannot be planned or did not succeed; the message says why."""
 
 
-def guess_series(manifests: dict) -> str | None:
-    """Series from base's manifest when the image has no importable odoo.release (the test double)."""
-    base = manifests.get("base", "")
-    m = re.match(r"^(\d+\.\d+)\.\d+\.\d+", base)
-    return m.group(1) if m else None
+SERIES_RE = re.compile(r"^(?:saas~)?\d+\.\d+$")
+
+
+def _literal(node):
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+
+
+def series_from_release(text: str) -> str | None:
+    """The series of an ``odoo/release.py`` read as text (never executed): ``version_info``'s first two items
+    (``(18, 0, 0, FINAL, 0, '')`` -> ``18.0``, ``('saas~17', 4, ...)`` -> ``saas~17.4``), else a literal
+    ``serie``/``series``/``major_version`` string. None when the text says neither."""
+    try:
+        body = ast.parse(text or "").body
+    except (SyntaxError, ValueError):
+        body = []
+    literal_series = None
+    for node in body:
+        if not isinstance(node, ast.Assign):
+            continue
+        names = {t.id for t in node.targets if isinstance(t, ast.Name)}
+        if "version_info" in names and isinstance(node.value, (ast.Tuple, ast.List)) and len(node.value.elts) >= 2:
+            major_part, minor_part = (_literal(e) for e in node.value.elts[:2])
+            if isinstance(minor_part, int) and not isinstance(minor_part, bool) and \
+                    isinstance(major_part, (int, str)) and not isinstance(major_part, bool):
+                series = f"{major_part}.{minor_part}"
+                if SERIES_RE.match(series):
+                    return series
+        if names & {"serie", "series", "major_version"} and literal_series is None:
+            value = _literal(node.value)
+            if isinstance(value, str) and SERIES_RE.match(value):
+                literal_series = value
+    if literal_series:
+        return literal_series
+    # not Python this parser reads (a syntax of a later Python): the assignment's first two numbers
+    m = re.search(r"^version_info\s*=\s*[(\[]\s*(['\"]?)((?:saas~)?\d+)\1\s*,\s*(\d+)\s*,", text or "", re.M)
+    return f"{m.group(2)}.{m.group(3)}" if m else None
+
+
+def pick_release(releases: list[dict]) -> tuple[str | None, str | None]:
+    """(series, path) of the first release.py found in the image that names a series."""
+    for rel in releases or []:
+        series = series_from_release(rel.get("text") or "")
+        if series:
+            return series, rel.get("path")
+    return None, None
 
 
 def adapt_version(version: str, series: str | None) -> str:
@@ -164,8 +260,12 @@ def read_image_manifests(engine: Engine, image: str, spec: ContainerSpec, config
                          addons_paths: list[str], timeout: float = 120) -> dict:
     if engine.image(image) is None:
         raise UpdateError(f"image {image!r} is not present on this Docker engine (pull or load it first)")
+    config = engine.image(image).get("Config") or {}
+    commands = [c for c in (config.get("Entrypoint") or []) + (config.get("Cmd") or [])
+                if isinstance(c, str) and c.startswith("/")]
     res = engine.run_oneshot(image, ["-c", MANIFEST_SCRIPT, config_path, *addons_paths], entrypoint=["python3"],
-                             env=spec.env, binds=spec.binds, mounts=spec.mounts, networks=[], user=spec.user,
+                             env=[*spec.env, "ODOOOPS_IMAGE_COMMANDS=" + json.dumps(commands)],
+                             binds=spec.binds, mounts=spec.mounts, networks=[], user=spec.user,
                              timeout=timeout, log_tail=2000, labels={"org.odooops.purpose": "manifests"},
                              copy_from=spec.ref_id, copy_paths=spec.copy_paths(config_path))
     line = next((ln for ln in res["logs"].splitlines() if ln.startswith("ODOOOPS-MANIFESTS ")), None)
@@ -173,7 +273,7 @@ def read_image_manifests(engine: Engine, image: str, spec: ContainerSpec, config
         raise UpdateError(f"cannot read the addons manifests of {image} (exit {res['exit_code']}): "
                           f"{tail(redact(res['logs'], spec.secrets()), 5)}")
     data = json.loads(line[len("ODOOOPS-MANIFESTS "):])
-    data["series"] = data.get("series") or guess_series(data["manifests"])
+    data["series"], data["release_file"] = pick_release(data.get("releases") or [])
     if not data["manifests"]:
         raise UpdateError(f"no addons found in {image} under {', '.join(data['paths'])}")
     return data
@@ -213,7 +313,8 @@ def plan(engine: Engine, conn, image: str, spec: ContainerSpec, config_path: str
     m = re.match(r"^(\d+\.\d+)\.", base)
     if m:
         db_series = m.group(1)
-    return {"image_series": data["series"], "database_series": current_series or db_series,
+    return {"image_series": data["series"], "image_release_file": data["release_file"],
+            "database_series": current_series or db_series,
             "changed_modules": d["changed"], "missing_modules": d["missing"], "to_update": to_update,
             "versions_before": installed, "image_manifests": data["manifests"]}
 

@@ -111,7 +111,11 @@ EXAMPLES = r"""
 
 RETURN = r"""
 image_series:
-  description: Odoo series of the target image (C(odoo.release.serie), or derived from base's manifest).
+  description: Odoo series of the target image, read as text from its C(odoo/release.py) (C(version_info)).
+  returned: always
+  type: str
+image_release_file:
+  description: The C(odoo/release.py) of the target image the series was read from (null when none was found).
   returned: always
   type: str
 database_series:
@@ -170,8 +174,8 @@ def run(module: AnsibleModule) -> dict:
     conn = pgu.connect(p, dbname=p["database"])
     try:
         plan = um.plan(engine, conn, p["image"], spec, p["config_path"], p["addons_paths"], p["modules"])
-        result = {k: plan[k] for k in ("image_series", "database_series", "changed_modules", "missing_modules",
-                                       "versions_before")}
+        result = {k: plan[k] for k in ("image_series", "image_release_file", "database_series", "changed_modules",
+                                       "missing_modules", "versions_before")}
         result.update(updated_modules=plan["to_update"], duration=0.0, changed=bool(plan["to_update"]))
         if module.check_mode or p["plan_only"] or not plan["to_update"]:
             return result

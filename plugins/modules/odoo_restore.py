@@ -77,6 +77,15 @@ options:
     description: Compare row counts of key tables and the module list with the manifest after the restore.
     type: bool
     default: true
+  wait_standbys:
+    description:
+      - Seconds to wait, once the restored database is in place, until every standby streaming from the server
+        the restore wrote to has replayed it (C(0) does not wait). An Odoo given the db host list stops at a
+        standby listed first that does not have the database yet.
+      - Standbys still behind after that are listed in RV(standbys_replayed), the restore does not fail. A login
+        that may not read C(pg_stat_replication) sees no standby.
+    type: int
+    default: 60
 """
 
 EXAMPLES = r"""
@@ -111,6 +120,11 @@ db_port:
   description: The port of RV(db_host).
   returned: always
   type: int
+standbys_replayed:
+  description: The standbys seen (C(standbys)), those still behind (C(lagging)) and the seconds waited (C(waited_s)),
+    or null when O(wait_standbys) is C(0).
+  returned: success and not check mode
+  type: dict
 timings:
   description: Seconds spent fetching and verifying, restoring, in total.
   returned: success and not check mode
@@ -141,7 +155,7 @@ def run(bm: BackupModule) -> dict:
                             filestore_root=os.path.join(p["data_dir"], "filestore") if p["data_dir"] else None,
                             force=p["force"], do_neutralize=p["neutralize"], new_uuid=p["new_uuid"], jobs=p["jobs"],
                             owner=p["owner"], key_ring=bm.key_ring(), workdir=p["workdir"], filestore_owner=owner,
-                            check_mode=bm.check_mode)
+                            check_mode=bm.check_mode, wait_standbys_s=p["wait_standbys"])
     if not bm.check_mode and p["verify_statistics"]:
         # on the server the restore wrote to: a standby may not have replayed the new database yet
         result["statistics"] = compare_statistics(bm.pg().pinned(result["db_host"], result["db_port"]), target,
@@ -167,6 +181,7 @@ def main():
             filestore_uid=dict(type="int"),
             filestore_gid=dict(type="int"),
             verify_statistics=dict(type="bool", default=True),
+            wait_standbys=dict(type="int", default=60),
         ),
         postgres=True, keys=True, libs=("boto3", "psycopg2", "cryptography"), supports_check_mode=True,
     )

@@ -78,6 +78,11 @@ options:
     type: str
     default: prefer
     choices: [disable, allow, prefer, require, verify-ca, verify-full]
+  primary_ssl_rootcert:
+    description:
+      - CA certificate the primary's server certificate is verified with (libpq sslrootcert), written into
+        primary_conninfo too. Needed with O(primary_ssl_mode=verify-ca) or V(verify-full).
+    type: path
   slot_name:
     description: Physical replication slot on the primary (created when missing). Empty for none.
     type: str
@@ -113,7 +118,8 @@ EXAMPLES = r"""
     data_dir: /var/lib/postgresql/15/main
     primary_host: db2
     passfile: /var/lib/postgresql/.pgpass
-    primary_ssl_mode: require
+    primary_ssl_mode: verify-full
+    primary_ssl_rootcert: /etc/odooops/pki/db-ca.crt
     slot_name: db1
     application_name: db1
 """
@@ -155,6 +161,8 @@ def run(base: PostgresModuleBase) -> dict:
         raise PostgresError("primary_host is required with state=standby")
     primary = {"host": p["primary_host"], "port": p["primary_port"], "user": p["replication_user"],
                "dbname": "postgres", "sslmode": p["primary_ssl_mode"]}
+    if p["primary_ssl_rootcert"]:
+        primary["sslrootcert"] = p["primary_ssl_rootcert"]
     primary_kw = {**primary, "connect_timeout": p["connect_timeout"], "application_name": "odooops.hosting"}
     if p["passfile"]:
         primary_kw["passfile"] = p["passfile"]
@@ -180,6 +188,7 @@ def main():
             passfile=dict(type="path", no_log=False),
             primary_ssl_mode=dict(type="str", default="prefer",
                                   choices=["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]),
+            primary_ssl_rootcert=dict(type="path"),
             slot_name=dict(type="str"),
             application_name=dict(type="str", required=True),
             rebuild=dict(type="str", default="auto", choices=["never", "auto", "always"]),

@@ -11,6 +11,8 @@ description:
   - Sets the password of an existing role (for example the replication role) in place, sending only a
     SCRAM-SHA-256 verifier computed by the module, so the plain password reaches neither the server nor its logs.
   - Idempotent without knowing the old password, as the stored verifier is checked against the new password.
+  - The role must exist (roles/postgres creates it without a password first); in check mode a missing role is
+    reported as a change, as the task creating it did not run.
   - For the replication role, sessions already streaming stay up (a password is only checked at login); update
     the standbys' password file right after (playbooks/rotate_secrets.yml does).
 extends_documentation_fragment: [odooops.hosting.attributes, odooops.hosting.secrets_postgres]

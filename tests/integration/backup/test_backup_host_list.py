@@ -81,3 +81,28 @@ def test_upgrade_connections_follow_the_first(standby_first):
             primary.sockdir, 150)
     finally:
         direct.close()
+
+
+def test_restore_waits_until_the_standbys_replayed_it(standby_first, s3, s3_bucket, key_ring):
+    """An Odoo given the host list stops at a standby listed first that lacks a just-restored database: the
+    restore waits (bounded) until the streaming standbys replayed it, and says which are still behind."""
+    standby, pg = standby_first["standby"], standby_first["pg"]
+    BackupRun(pg, s3, db_name="shop", bucket=s3_bucket, filestore_dir=standby_first["filestore"],
+              key_ring=key_ring, key_id="k1").run()
+    entry = find_backup(s3, s3_bucket, "backups/", "shop")
+    started = time.monotonic()
+    paused = restore_backup(pg, s3, s3_bucket, entry, "shop_a", filestore_root=None, key_ring=key_ring,
+                            wait_standbys_s=1.5)
+    assert time.monotonic() - started >= 1.5
+    seen = paused["standbys_replayed"]
+    assert seen["lagging"] == seen["standbys"] and len(seen["standbys"]) == 1, seen
+
+    standby.psql("SELECT pg_wal_replay_resume()")
+    done = restore_backup(pg, s3, s3_bucket, entry, "shop_b", filestore_root=None, key_ring=key_ring,
+                          wait_standbys_s=60)
+    assert done["standbys_replayed"]["lagging"] == [] and done["standbys_replayed"]["standbys"] == seen["standbys"]
+    # replayed: the standby has the database the restore just made, and its rows
+    assert standby.psql("SELECT count(*) FROM res_partner", dbname="shop_b") == "150"
+    # no wait asked, none made
+    assert restore_backup(pg, s3, s3_bucket, entry, "shop_c", filestore_root=None, key_ring=key_ring)[
+        "standbys_replayed"] is None

@@ -10,6 +10,8 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 from backup_seed import KEY_A
@@ -20,6 +22,34 @@ from testbed.s3 import ACCESS_KEY, SECRET_KEY
 DOUBLE = "odooops/odoo-double:17.0-a"
 PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-")
 DB_PASSWORD = "drill-Pw-7f3c9a"
+
+
+class ContainerInspector(threading.Thread):
+    """Samples `docker inspect` of a container (its configuration and, once, its passfile's mode and owner)
+    for as long as the drill runs: the scratch Odoo is removed by the drill itself."""
+
+    def __init__(self, name: str):
+        super().__init__(daemon=True)
+        self.name = name
+        self.seen: list[str] = []
+        self.passfile = None
+        self.stop_event = threading.Event()
+
+    def run(self):
+        while not self.stop_event.is_set():
+            res = subprocess.run(["docker", "inspect", "-f", "{{json .Config}} {{.State.Running}}", self.name],
+                                 capture_output=True, text=True)
+            if res.returncode == 0 and res.stdout.strip().endswith("true"):
+                self.seen.append(res.stdout)
+                if self.passfile is None:
+                    stat = subprocess.run(["docker", "exec", self.name, "stat", "-c", "%a %u",
+                                           "/etc/odoo/drill.pgpass"], capture_output=True, text=True)
+                    self.passfile = stat.stdout.strip() if stat.returncode == 0 else None
+            time.sleep(0.2)
+
+    def finish(self):
+        self.stop_event.set()
+        self.join(30)
 
 
 @pytest.mark.slow
@@ -62,17 +92,28 @@ def test_backup_then_drill_with_scratch_odoo(pgbr, moto, s3, s3_bucket, docker_e
     pitr_dir = os.path.join(pgbr["work"], "drill")
     port = free_port()
     reports = tmp_path / "reports"
-    drill = ansible_playbook("playbooks/dr_drill.yml", "-v", inventory="localhost,", extra_vars={
-        **common, "odooops_drill_host": "localhost", "odooops_drill_db_host": "127.0.0.1",
-        "odooops_drill_db_port": pg.port, "odooops_drill_db_sslmode": "prefer",
-        "odooops_drill_odoo_image": DOUBLE, "odooops_drill_odoo_network_mode": "host",
-        "odooops_drill_odoo_port": port, "odooops_drill_work_dir": str(tmp_path / "drill"),
-        "odooops_drill_report_dir": str(reports), "ansible_become_method": "su",
-        "odooops_drill_pitr": True, "odooops_drill_pitr_host": "localhost", "pgbackrest_conf_path": pgbr["conf"],
-        "odooops_drill_pitr_dir": pitr_dir, "odooops_drill_pitr_source_socket": pg.sockdir,
-        "odooops_drill_pitr_source_port": pg.port, "odooops_drill_pitr_port": free_port(),
-        "odooops_drill_pitr_rpo_target_s": 600})
+    inspector = ContainerInspector(PREFIX + "drill-drill-odoo")
+    inspector.start()
+    try:
+        drill = ansible_playbook("playbooks/dr_drill.yml", "-v", inventory="localhost,", extra_vars={
+            **common, "odooops_drill_host": "localhost", "odooops_drill_db_host": "127.0.0.1",
+            "odooops_drill_db_port": pg.port, "odooops_drill_db_sslmode": "prefer",
+            "odooops_drill_odoo_image": DOUBLE, "odooops_drill_odoo_network_mode": "host",
+            "odooops_drill_odoo_port": port, "odooops_drill_work_dir": str(tmp_path / "drill"),
+            "odooops_drill_report_dir": str(reports), "ansible_become_method": "su",
+            "odooops_drill_pitr": True, "odooops_drill_pitr_host": "localhost", "pgbackrest_conf_path": pgbr["conf"],
+            "odooops_drill_pitr_dir": pitr_dir, "odooops_drill_pitr_source_socket": pg.sockdir,
+            "odooops_drill_pitr_source_port": pg.port, "odooops_drill_pitr_port": free_port(),
+            "odooops_drill_pitr_rpo_target_s": 600})
+    finally:
+        inspector.finish()
     assert drill.rc == 0, drill.stdout[-6000:]
+    # the scratch Odoo, seen while it ran: its password only in a 0600 passfile, nothing in what `docker inspect`
+    # shows (environment, command, labels)
+    assert inspector.seen, "the scratch Odoo was never seen running"
+    assert all(DB_PASSWORD not in seen for seen in inspector.seen)
+    assert any("PGPASSFILE=/etc/odoo/drill.pgpass" in seen for seen in inspector.seen)
+    assert inspector.passfile == "600 101", inspector.passfile
     [report_path] = glob.glob(str(reports / "drill-shop-*.json"))
     with open(report_path, encoding="utf-8") as fh:
         report = json.load(fh)

@@ -5,14 +5,14 @@ import os
 import secrets
 
 import pytest
-from edge_helpers import LOCAL_IMAGES, PLAYBOOKS, PREFIX, cleanup_stack
+from edge_helpers import LOCAL_IMAGES, PLAYBOOKS, PREFIX, STAND_IN, cleanup_stack
 
 from testbed.procs import free_port
 
 
 @pytest.fixture(scope="module")
 def edge(sim_hosts, ansible_playbook):
-    """The edge of a stack converged on app1 (networks, Redis, fallback publisher), run twice."""
+    """The edge of a stack converged on app1 (networks, Redis, the stand-in publisher opted into), run twice."""
     stack = f"{PREFIX}edge"
     app1 = sim_hosts["app1"]
     info = {
@@ -24,13 +24,15 @@ def edge(sim_hosts, ansible_playbook):
     }
     extra = {
         **LOCAL_IMAGES,
+        **STAND_IN,
         "odooops_stack": stack,
         "odooops_redis_admin_password": info["admin_password"],
         "odooops_redis_odoo_password": info["odoo_password"],
         # the replica is covered by the molecule scenario of the redis role (fewer tasks here)
         "redis_replica": False,
         "redis_persistence": "aof",
-        "traefik_bind_address": "127.0.0.1",
+        # Traefik's own address (there is no Traefik here): the stand-in must stay on its loopback default anyway
+        "traefik_bind_address": "0.0.0.0",
         "traefik_http_port": info["http_port"],
         "traefik_https_port": free_port(),
         "traefik_sites": [{"host": "shop.example.test"}, {"host": "b2b.example.test", "name": "b2b"}],

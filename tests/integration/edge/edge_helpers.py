@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
+import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-")
@@ -18,6 +21,8 @@ LOCAL_IMAGES = {
     "redis_image_build_base": "odooops/debian:bookworm",
     "traefik_publisher_build_base": "odooops/debian:bookworm",
 }
+# The edge tests exercise the stand-in publisher: they opt in, as inventories/local does (the default is never).
+STAND_IN = {"traefik_fallback": "auto"}
 
 
 def docker(*args: str, check: bool = True) -> str:
@@ -61,6 +66,64 @@ def start_backend(stack: str, name: str, text: str) -> str:
            "--label", f"org.odooops.stack={stack}", "--label", "org.odooops.test=edge",
            "odooops/debian:bookworm", "sh", "-c", script)
     return cname
+
+
+# An HTTP/1.1 server with keep-alive (so a request smuggled after the first on one connection WOULD be served) that
+# logs every request target it receives, one JSON line per request, and answers with what it received.
+ECHO_SERVER = r"""
+import http.server, json, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        body = json.dumps({"target": self.path, "headers": [[k, v] for k, v in self.headers.items()]}).encode()
+        print(json.dumps({"target": self.path}), flush=True)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    do_POST = do_GET
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("", int(sys.argv[1])), H).serve_forever()
+"""
+
+
+def start_echo_backend(stack: str, name: str) -> str:
+    """A stand-in for Odoo (NOT Odoo) carrying the alias <stack>-odoo-web: echoes each request (target, headers) on
+    8069 and 8072 and logs every target it receives (echo_targets)."""
+    cname = f"{stack}-{name}"
+    docker("run", "-d", "--name", cname, "--network", f"{stack}-app", "--network-alias", f"{stack}-odoo-web",
+           "--label", f"org.odooops.stack={stack}", "--label", "org.odooops.test=edge", "odooops/debian:bookworm",
+           "sh", "-c", 'python3 -c "$0" 8072 & exec python3 -c "$0" 8069', ECHO_SERVER)
+    return cname
+
+
+def echo_targets(cname: str) -> list[str]:
+    """Every request target the echo backend received."""
+    logs = subprocess.run(["docker", "logs", cname], capture_output=True, text=True, check=True).stdout
+    return [json.loads(line)["target"] for line in logs.splitlines() if line.startswith("{")]
+
+
+def as_odoo_routes(target: str) -> str:
+    """The path a lenient server would route a target to (absolute-form stripped, decoded, '..' and '//' folded)."""
+    path = urllib.parse.unquote(urllib.parse.urlsplit(target).path)
+    return posixpath.normpath("/" + path.lstrip("/")) if path else "/"
+
+
+def raw_request(port: int, data: bytes, timeout: float = 10) -> tuple[int, bytes]:
+    """Send bytes as they are to 127.0.0.1:port, read until the server closes; (first status code, whole answer)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except TimeoutError:
+            pass
+    answer = b"".join(chunks)
+    parts = answer.split(b" ", 2)
+    return (int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0), answer
 
 
 def cleanup_stack(stack: str, app1: str | None = None) -> None:

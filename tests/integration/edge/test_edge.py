@@ -14,7 +14,21 @@ import uuid
 
 import pytest
 import yaml
-from edge_helpers import PLAYBOOKS, cleanup_stack, docker, http_get, inspect, start_backend, wait_http
+from edge_helpers import (
+    LOCAL_IMAGES,
+    PLAYBOOKS,
+    PREFIX,
+    as_odoo_routes,
+    cleanup_stack,
+    docker,
+    echo_targets,
+    http_get,
+    inspect,
+    raw_request,
+    start_backend,
+    start_echo_backend,
+    wait_http,
+)
 
 from ansible_collections.odooops.hosting.plugins.module_utils import traefik_config as tc
 
@@ -151,8 +165,11 @@ def test_every_template_variant_validates(variant, ansible_playbook, shared_dir,
 
 def test_fallback_publisher_forwards_and_follows_the_alias(edge):
     """Blue/green moves the alias <stack>-odoo-web; the published URL keeps serving whichever set carries it."""
-    assert "NOTICE: no Traefik image" in edge["first"].stdout
-    assert edge["first"].stdout.count("NOTICE: no Traefik image") == 1
+    # the run says, once, that a stand-in publishes Odoo (the test opted in with traefik_fallback: auto)
+    out = " ".join(edge["first"].stdout.split())  # the callback wraps long messages
+    assert out.count("NOTICE: no Traefik on app1") == 1
+    notice = out[out.index("NOTICE: no Traefik on app1"):][:700]
+    assert "published by a STAND-IN" in notice and "no TLS, no HSTS" in notice, notice
     blue = start_backend(edge["stack"], "blue", "blue")
     try:
         assert wait_http(edge["url"] + "/web/health")[1] == "blue"
@@ -228,3 +245,108 @@ def test_bad_input_refused_before_any_change(role, extra, message, sim_hosts, an
         assert docker("exec", sim_hosts["app1"], "ls", "/etc/odooops/", check=False).find(stack) == -1
     finally:
         cleanup_stack(stack)
+
+
+# --- the stand-in publisher refuses the bypasses of the database-manager allowlist and of X-Forwarded-* ---------
+
+HOST = b"Host: shop.example.test\r\n"
+BYPASSES = {
+    "absolute-form": (b"GET http://shop.example.test/web/database/manager HTTP/1.1\r\n" + HOST + b"\r\n", 400),
+    "percent-encoded": (b"GET /web/%64atabase/manager HTTP/1.1\r\n" + HOST + b"\r\n", 403),
+    "encoded-slash": (b"GET /web%2Fdatabase/manager HTTP/1.1\r\n" + HOST + b"\r\n", 403),
+    "double-slash": (b"GET /web//database HTTP/1.1\r\n" + HOST + b"\r\n", 403),
+    "dot-dot": (b"GET /web/login/../database/manager HTTP/1.1\r\n" + HOST + b"\r\n", 403),
+    "climbs-above-root": (b"GET /../web/database/manager HTTP/1.1\r\n" + HOST + b"\r\n", 400),
+    # a second request behind an allowed one on the same connection never reaches Odoo
+    "pipelined": (b"GET /web/login HTTP/1.1\r\n" + HOST + b"\r\nGET /web/database/manager HTTP/1.1\r\n" + HOST
+                  + b"\r\n", 200),
+    # an "upgrade" outside /websocket is a plain request (Connection: close), so nothing follows it
+    "fake-upgrade": (b"GET /web/login HTTP/1.1\r\n" + HOST + b"Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+                     b"GET /web/database/manager HTTP/1.1\r\n" + HOST + b"\r\n", 200),
+    # a websocket upgrade Odoo does not accept (no 101): the bytes after it are not forwarded
+    "refused-upgrade": (b"GET /websocket HTTP/1.1\r\n" + HOST + b"Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+                        b"GET /web/database/manager HTTP/1.1\r\n" + HOST + b"\r\n", 200),
+    "chunked-body": (b"POST /web/login HTTP/1.1\r\n" + HOST + b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+                     b"GET /web/database/manager HTTP/1.1\r\n" + HOST + b"\r\n", 411),
+}
+
+
+@pytest.fixture(scope="module")
+def echo(edge):
+    """An echo backend (not Odoo) carrying the Odoo alias behind the stand-in publisher of the edge fixture."""
+    name = start_echo_backend(edge["stack"], "echo")
+    try:
+        wait_http(edge["url"] + "/web/health")
+        yield name
+    finally:
+        docker("rm", "-f", name, check=False)
+
+
+@pytest.mark.parametrize("case", list(BYPASSES))
+def test_stand_in_refuses_database_manager_bypass(case, edge, echo):
+    data, expected = BYPASSES[case]
+    seen = len(echo_targets(echo))
+    status, answer = raw_request(edge["http_port"], data, timeout=8)
+    reached = echo_targets(echo)[seen:]
+    assert status == expected, (answer[:400], reached)
+    assert not [t for t in reached if as_odoo_routes(t).lower().startswith("/web/database")], reached
+    if expected == 200:  # the allowed first request itself was served, in its normalised form
+        assert len(reached) == 1 and reached[0] in ("/web/login", "/websocket"), reached
+
+
+def test_stand_in_replaces_client_forwarded_headers(edge, echo):
+    spoof = (b"GET /web/login?redirect=%2Fodoo HTTP/1.1\r\n" + HOST + b"X-Forwarded-Host: evil.example.test\r\n"
+             b"X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Port: 443\r\n"
+             b"X_Forwarded_Host: evil2.example.test\r\nForwarded: for=6.6.6.6;host=evil3.example.test\r\n"
+             b"X-Real-IP: 6.6.6.6\r\n\r\n")
+    status, answer = raw_request(edge["http_port"], spoof)
+    assert status == 200, answer[:400]
+    seen = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+    headers = [(k.lower(), v) for k, v in seen["headers"]]
+    assert seen["target"] == "/web/login?redirect=%2Fodoo"
+    assert not [h for h in headers if "evil" in h[1] or "6.6.6.6" in h[1]], headers
+    forwarded = {k: v for k, v in headers if k.replace("_", "-").startswith("x-forwarded") or k == "forwarded"}
+    assert [k for k, _v in headers if k.replace("_", "-").startswith("x-forwarded")].count("x-forwarded-host") == 1
+    assert forwarded["x-forwarded-host"] == "shop.example.test" and forwarded["x-forwarded-proto"] == "http"
+    assert set(forwarded) == {"x-forwarded-host", "x-forwarded-proto", "x-forwarded-for"}, headers
+    # the publisher's peer: the engine's port publishing (gateway or loopback), never what the client claimed
+    assert forwarded["x-forwarded-for"].count(".") == 3 and "," not in forwarded["x-forwarded-for"]
+
+
+def test_product_default_refuses_without_traefik_and_changes_nothing(sim_hosts, ansible_playbook, tmp_path):
+    """An inventory that does not opt in (no traefik_fallback anywhere): the role stops on the missing image,
+    naming it and the variable, before it renders, builds or starts anything."""
+    if docker("images", "-q", "traefik:v3.1"):
+        pytest.skip("a Traefik image exists on this engine: the default would run Traefik")
+    stack = f"{PREFIX}dflt{uuid.uuid4().hex[:4]}"
+    app1 = sim_hosts["app1"]
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"children": {"app": {"hosts": {"app1": {
+        "ansible_connection": "odooops.hosting.sim_host", "ansible_user": "root", "ansible_host": app1}}}}}}))
+
+    def snapshot():
+        return {
+            "containers": docker("ps", "-aq", "--filter", f"label=org.odooops.stack={stack}"),
+            "networks": docker("network", "ls", "-q", "--filter", f"name={stack}"),
+            "volumes": docker("volume", "ls", "-q", "--filter", f"name={stack}"),
+            "config": docker("exec", app1, "sh", "-c", f"ls -d /etc/odooops/{stack} 2>&1 || true"),
+            "build": docker("exec", app1, "sh", "-c", "find /var/lib/odooops/build -type f -exec sha256sum {} + "
+                            "2>/dev/null | sort || true"),
+            "image": docker("images", "-q", "odooops/edge-publisher:2"),
+        }
+
+    before = snapshot()
+    try:
+        run = ansible_playbook(os.path.join(PLAYBOOKS, "bad_input.yml"), inventory=str(inventory), extra_vars={
+            "bad_role": "traefik", "odooops_stack": stack, **LOCAL_IMAGES,
+            "traefik_sites": [{"host": "shop.example.test"}]})
+        out = run.stdout + run.stderr
+        assert run.rc != 0, out[-3000:]
+        assert "The Traefik image traefik:v3.1 (traefik_image)" in out and "traefik_fallback" in out, out[-3000:]
+        assert run.changed() == 0, out[-3000:]
+        assert "STAND-IN" not in out
+        after = snapshot()
+        assert after == before
+        assert after["containers"] == "" and after["networks"] == "" and "No such file" in after["config"]
+    finally:
+        cleanup_stack(stack, app1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -50,44 +51,86 @@ def test_install_creates_schema_data_and_filestore(double, odoo_pg):
     assert DB_PASSWORD not in res.stderr + res.stdout
 
 
-def test_update_sets_manifest_versions_in_one_transaction(double, odoo_pg):
+def module_rows(odoo_pg, db: str = "shop") -> dict:
+    return {n: (st, v) for n, st, v in (line.split("|") for line in odoo_pg.psql(MODULE_ROWS, db).splitlines())}
+
+
+def asset_files(run, db: str = "shop") -> set[str]:
+    root = os.path.join(run.data_dir, "filestore", db)
+    return {os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs}
+
+
+def test_update_commits_per_module_and_failures_leave_it_partly_done(double, odoo_pg):
+    """As Odoo 18's load_module_graph: -u marks the modules 'to upgrade', then commits after each module it
+    updates, writing regenerated assets to the filestore; a failure in a later module leaves the earlier ones
+    committed (only a snapshot brings the database back)."""
     run = double()
     assert run.run("-d", "shop", "-i", "point_of_sale,sale_management", "--stop-after-init").returncode == 0
-    before = odoo_pg.psql(MODULE_ROWS, "shop")
-    params_before = odoo_pg.psql("SELECT key, value FROM ir_config_parameter ORDER BY key", "shop")
+    before, files_before = module_rows(odoo_pg), asset_files(run)
+    assert before["base"] == ("installed", "17.0.1.3")  # the manifest says 1.3: stored adapted, as Odoo does
     run.set_variant("b")
-    # a failing update: non-zero exit, and nothing of it committed
-    failed = run.run("-d", "shop", "-u", "all", "--stop-after-init", env={"ODOO_DOUBLE_FAIL_UPDATE": "1"})
-    assert failed.returncode != 0
-    assert odoo_pg.psql(MODULE_ROWS, "shop") == before
-    assert odoo_pg.psql("SELECT key, value FROM ir_config_parameter ORDER BY key", "shop") == params_before
-    # the same knob as a marker file in <data_dir>/.double/
+    failed = run.run("-d", "shop", "-u", "stock,sale_management,point_of_sale", "--stop-after-init",
+                     env={"ODOO_DOUBLE_FAIL_UPDATE": "1"})
+    assert failed.returncode == 255, failed.stderr
+    after = module_rows(odoo_pg)
+    # graph order: stock and sale_management (depth 4) committed at the new versions, point_of_sale (depth 5,
+    # the last) failed: its row was rolled back but stays marked 'to upgrade'
+    assert after["stock"] == ("installed", "17.0.1.2") and after["sale_management"] == ("installed", "17.0.1.1")
+    assert after["point_of_sale"] == ("to upgrade", "17.0.1.0.1")
+    assert {k: v for k, v in after.items() if k not in ("stock", "sale_management", "point_of_sale")} == \
+        {k: v for k, v in before.items() if k not in ("stock", "sale_management", "point_of_sale")}
+    # the filestore gained asset files (also the failed module's: written before its rollback, as in Odoo)
+    assert len(asset_files(run) - files_before) == 3
+    assert odoo_pg.psql("SELECT count(*) FROM ir_attachment WHERE name LIKE '/web/assets/%'", "shop") == "2"
+    assert "Loading module point_of_sale (3/3)" in failed.stderr
+    assert "update failed (ODOO_DOUBLE_FAIL_UPDATE)" in failed.stderr
+    # the knob naming a module fails there; as a marker file in <data_dir>/.double/
     os.makedirs(os.path.join(run.data_dir, ".double"))
     marker = os.path.join(run.data_dir, ".double", "odoo_double_fail_update")
-    open(marker, "w").close()
-    assert run.run("-d", "shop", "-u", "stock", "--stop-after-init").returncode != 0
+    with open(marker, "w") as fh:
+        fh.write("sale_management")
+    odoo_pg.psql("UPDATE ir_module_module SET latest_version = '17.0.1.0' WHERE name = 'sale_management'", "shop")
+    assert run.run("-d", "shop", "-u", "all", "--stop-after-init").returncode == 255
     os.remove(marker)
-    assert odoo_pg.psql(MODULE_ROWS, "shop") == before
+    rows = module_rows(odoo_pg)
+    # the modules below it in the graph were committed, it and those after it are left marked
+    assert rows["base"][0] == rows["product"][0] == "installed"
+    assert rows["sale_management"] == ("to upgrade", "17.0.1.0") and rows["point_of_sale"][0] == "to upgrade"
+    # a good -u all finishes the job: every module at its manifest's version, none left 'to upgrade'
+    done = run.run("-d", "shop", "-u", "all", "--stop-after-init")
+    assert done.returncode == 0, done.stderr
+    rows = module_rows(odoo_pg)
+    assert rows["point_of_sale"] == ("installed", "17.0.1.0.2") and rows["sale_management"] == ("installed", "17.0.1.1")
+    assert not [n for n, (st, _) in rows.items() if st == "to upgrade"]
     # -u of a list updates only those
+    run.set_variant("a")
     assert run.run("-d", "shop", "-u", "stock", "--stop-after-init").returncode == 0
-    assert odoo_pg.psql("SELECT latest_version FROM ir_module_module WHERE name = 'stock'", "shop") == "17.0.1.2"
-    assert odoo_pg.psql("SELECT latest_version FROM ir_module_module WHERE name = 'point_of_sale'",
-                        "shop") == "17.0.1.0.1"
-    # -u all: every installed module gets its manifest's version
-    assert run.run("-d", "shop", "-u", "all", "--stop-after-init").returncode == 0
-    rows = dict(line.split("|")[::2] for line in odoo_pg.psql(MODULE_ROWS, "shop").splitlines())
-    assert rows["point_of_sale"] == "17.0.1.0.2" and rows["sale_management"] == "17.0.1.1"
+    assert module_rows(odoo_pg)["stock"] == ("installed", "17.0.1.1")
+    assert module_rows(odoo_pg)["point_of_sale"] == ("installed", "17.0.1.0.2")
 
 
-def test_hanging_update_holds_its_transaction_until_killed(double, odoo_pg):
+def test_update_takes_time_per_module(double, odoo_pg):
+    run = double()
+    assert run.run("-d", "shop", "-i", "point_of_sale,sale_management", "--stop-after-init").returncode == 0
+    t0 = time.monotonic()
+    assert run.run("-d", "shop", "-u", "all", "--stop-after-init",
+                   env={"ODOO_DOUBLE_UPDATE_SECONDS": "0.5"}).returncode == 0
+    modules = int(odoo_pg.psql("SELECT count(*) FROM ir_module_module WHERE state = 'installed'", "shop"))
+    assert modules >= 8 and time.monotonic() - t0 >= modules * 0.5
+
+
+def test_hanging_update_is_killed_after_its_first_module(double, odoo_pg):
     run = double()
     assert run.run("-d", "shop", "-i", "stock", "--stop-after-init").returncode == 0
-    before = odoo_pg.psql(MODULE_ROWS, "shop")
+    before = module_rows(odoo_pg)
     run.set_variant("b")
     with pytest.raises(subprocess.TimeoutExpired):
-        run.run("-d", "shop", "-u", "all", "--stop-after-init", timeout=3, env={"ODOO_DOUBLE_HANG_UPDATE": "1"})
-    time.sleep(0.5)  # the killed client's backend rolls back
-    assert odoo_pg.psql(MODULE_ROWS, "shop") == before
+        run.run("-d", "shop", "-u", "all", "--stop-after-init", timeout=4, env={"ODOO_DOUBLE_HANG_UPDATE": "1"})
+    time.sleep(0.5)  # the killed client's backend rolls back the module it was in
+    after = module_rows(odoo_pg)
+    # base was committed (its row rewritten), the module it hung in (web) and the others are only marked
+    assert after["base"] == ("installed", "17.0.1.3")
+    assert after["web"] == ("to upgrade", before["web"][1]) and after["stock"] == ("to upgrade", "17.0.1.1")
 
 
 def test_server_routes(double, odoo_pg):
@@ -213,3 +256,94 @@ def test_crash_and_slow_start_knobs(double, odoo_pg):
         http(run.url("/web/health"), timeout=1)
     time.sleep(2)
     assert http(run.url("/web/health"))[0] == 200
+
+
+REQUEST_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (\d+) INFO (\S+) werkzeug: 127\.0\.0\.1 - - "
+                          r"\[\d\d/\w{3}/\d{4} \d\d:\d\d:\d\d\] \"(\w+) (\S+) HTTP/1\.1\" (\d{3}) - "
+                          r"(\d+) (\d+\.\d{3}) (\d+\.\d{3})$")
+
+
+def test_request_log_line_as_odoo(double, odoo_pg):
+    """One werkzeug line per request at log_level info, with PerfFilter's figures (SQL queries, SQL time, the
+    rest); none at log_level warn."""
+    run = double()
+    assert run.run("-d", "shop", "-i", "base", "--stop-after-init").returncode == 0
+    run.start("-d", "shop")
+    assert http(run.url("/web/login"))[0] == 200
+    assert http(run.url("/nope"))[0] == 404
+    rpc(run, "/web/session/authenticate", {"db": "shop", "login": "admin", "password": "admin"})
+    out = run.stop()
+    lines = [REQUEST_LINE.match(line) for line in out.splitlines() if " werkzeug: " in line]
+    assert lines and all(lines), out
+    by_path = {m.group(4): m for m in lines}
+    login = by_path["/web/login"]
+    assert login.group(2) == "shop" and login.group(3) == "GET" and login.group(5) == "200"
+    assert int(login.group(6)) >= 1 and float(login.group(7)) >= 0 and float(login.group(8)) > 0
+    health = by_path["/web/health"]  # the readiness poll of run.start(): no database, no query
+    assert health.group(2) == "?" and health.group(6) == "0" and health.group(7) == "0.000"
+    assert by_path["/nope"].group(5) == "404"
+    assert by_path["/web/session/authenticate"].group(3) == "POST" and by_path["/web/session/authenticate"].group(2) \
+        == "shop"
+    assert int(by_path["/web/session/authenticate"].group(6)) >= 1
+
+    quiet = double(extra_conf={"log_level": "warn"})
+    quiet.start("-d", "shop")
+    assert http(quiet.url("/web/login"))[0] == 200
+    assert " werkzeug: " not in quiet.stop()
+
+
+def test_start_against_a_standby_fails_as_odoo(double, odoo_pg, pg_factory):
+    """Odoo 18 opens a read-write transaction on `postgres` at start when a database is named: against a standby
+    it exits at once, in every mode; a host list with target_session_attrs=read-write finds the primary."""
+    odoo_pg.psql("CREATE DATABASE shop OWNER odoo_owner")
+    standby = odoo_pg.make_standby("standby")
+    pg_factory.track(standby)
+    deadline = time.monotonic() + 10
+    while standby.psql("SELECT count(*) FROM pg_database WHERE datname = 'shop'") != "1":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    run = double(env={"PGPORT": str(standby.port)})
+    for args in (("-d", "shop", "--stop-after-init"), ("-d", "shop", "-u", "all", "--stop-after-init"),
+                 ("-d", "shop")):
+        res = run.run(*args, timeout=20)
+        assert res.returncode == 1, (args, res.stderr)
+        assert "cannot set transaction read-write mode during recovery" in res.stderr
+    # without a database named, nothing is written at start: the server runs (and serves nothing)
+    run.start()
+    assert http(run.url("/web/health"))[0] == 200
+    run.stop()
+    # a host list without target_session_attrs (the DR drill's scratch Odoo: --db_host=db1,db2) takes the first
+    # host that answers: after a switchover, the standby
+    unlisted = double(env={"PGHOST": "127.0.0.1,127.0.0.1", "PGPORT": f"{standby.port},{odoo_pg.port}"})
+    res = unlisted.run("-d", "shop", "--stop-after-init", timeout=20)
+    assert res.returncode == 1 and "cannot set transaction read-write mode during recovery" in res.stderr
+    listed = double(env={"PGHOST": "127.0.0.1,127.0.0.1", "PGPORT": f"{standby.port},{odoo_pg.port}",
+                         "PGTARGETSESSIONATTRS": "read-write"})
+    assert listed.run("-d", "shop", "--stop-after-init").returncode == 0
+    # --stop-after-init on a missing database creates it and installs base, as Odoo does (on the primary: through
+    # the host list libpq would stop at the standby's FATAL until it replays the CREATE DATABASE)
+    assert double().run("-d", "fresh", "--stop-after-init").returncode == 0
+    assert odoo_pg.psql("SELECT state FROM ir_module_module WHERE name = 'base'", "fresh") == "installed"
+
+
+def timed(fn) -> float:
+    t0 = time.monotonic()
+    fn()
+    return time.monotonic() - t0
+
+
+def test_cold_start_and_login_costs(double, odoo_pg):
+    run = double()
+    assert run.run("-d", "shop", "-i", "base", "--stop-after-init").returncode == 0
+    run.start("-d", "shop", env={"ODOO_DOUBLE_COLD_SECONDS": "0.6", "ODOO_DOUBLE_COLD_REQUESTS": "2",
+                                 "ODOO_DOUBLE_LOGIN_SECONDS": "0.4"})
+    assert timed(lambda: http(run.url("/web/health"))) < 0.4  # liveness is never slowed
+    pages = [timed(lambda: http(run.url("/web/login"))) for _ in range(3)]
+    assert pages[0] >= 0.6 and pages[1] >= 0.6 and pages[2] < 0.4, pages
+    assert timed(lambda: rpc(run, "/web/session/authenticate",
+                             {"db": "shop", "login": "check", "password": "check"})) >= 0.4
+    run.stop()
+    # the defaults: the first page of a fresh process pays 0.2 s, the next ones do not
+    run.start("-d", "shop")
+    pages = [timed(lambda: http(run.url("/web/login"))) for _ in range(2)]
+    assert pages[0] >= 0.2 and pages[1] < pages[0], pages

@@ -174,3 +174,32 @@ def test_secrets_absent_from_output_and_files(stack, sim_hosts):
     # the master password is stored hashed
     conf = docker("exec", app, "sh", "-c", f"cat /etc/odooops/{STACK}/odoo/cron.conf").stdout
     assert "admin_passwd = $pbkdf2-sha512$" in conf
+
+
+def test_odoo_refuses_a_db_host_with_a_certificate_from_another_ca(stack, sim_hosts, project_root):
+    """Odoo's own connection (in a web container: odoo.conf, the rendered service file, the CA file) verifies the
+    primary's certificate against the platform CA: an impostor on the primary's name and address is refused."""
+    from tests.integration.postgres.test_postgres_role import ImpostorCertificate
+
+    web = sorted(web_containers())[0]
+    service = docker("exec", web, "cat", "/etc/odoo/pg_service.conf").stdout
+    assert "sslmode=verify-full" in service and "sslrootcert=/etc/odoo/db-ca.crt" in service, service
+    assert docker("exec", web, "stat", "-c", "%a", "/etc/odoo/db-ca.crt").stdout.strip() == "444"
+    with open(os.path.join(project_root, "roles", "odoo", "files", "dbcheck.py"), encoding="utf-8") as fh:
+        dbcheck = fh.read()
+
+    def odoo_connects() -> subprocess.CompletedProcess:
+        return subprocess.run(["docker", "exec", "-i", web, "python3", "-", "/etc/odoo/odoo.conf", "odoo"],
+                              input=dbcheck, capture_output=True, text=True, timeout=60)
+
+    ok = odoo_connects()
+    assert ok.returncode == 0 and json.loads(ok.stdout)["exists"] is True, ok.stdout + ok.stderr
+    primary = next(n for n in ("db1", "db2") if docker(
+        "exec", sim_hosts[n], "runuser", "-u", "postgres", "--", "psql", "-XAtqc",
+        "select pg_is_in_recovery()").stdout.strip() == "f")
+    with ImpostorCertificate(sim_hosts[primary], primary):
+        refused = odoo_connects()
+        assert refused.returncode != 0, refused.stdout
+        assert "certificate verify failed" in json.loads(refused.stdout)["error"], refused.stdout
+    again = odoo_connects()
+    assert again.returncode == 0 and json.loads(again.stdout)["exists"] is True, again.stdout + again.stderr

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -110,6 +111,116 @@ def test_odoo_role_over_tls_only_and_owner_owns(sim_hosts, converged):
     assert mode == "600 postgres"
     conf = sh(sim_hosts["db2"], "cat", "/var/lib/postgresql/15/main/postgresql.auto.conf").stdout
     assert REPL_PASSWORD not in conf and "passfile" in conf
+
+
+CA_FILE = "/etc/odooops/pki/db-ca.crt"
+SERVER_CERT = "/etc/postgresql/15/main/server.crt"
+SERVER_KEY = "/etc/postgresql/15/main/server.key"
+
+IMPOSTOR_SCRIPT = r"""set -e
+d=$(mktemp -d); cd "$d"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.crt \
+  -subj "/CN=impostor CA" -days 2 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout srv.key -out srv.csr \
+  -subj "/CN=$1" 2>/dev/null
+printf 'subjectAltName=%s\n' "$2" > ext
+openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile ext -out srv.crt 2>/dev/null
+cp -p "$3" "$3.real"; cp -p "$4" "$4.real"
+cat srv.crt > "$3"; cat srv.key > "$4"
+rm -rf "$d"
+"""
+
+
+class ImpostorCertificate:
+    """The db host presents a certificate for its own names, issued by another CA (an impostor on its address).
+
+    Same names, same key type: only the issuer differs, so only a client that verifies the CA can tell.
+    """
+
+    def __init__(self, container: str, name: str):
+        self.container, self.name = container, name
+
+    def _reload(self) -> None:
+        sh(self.container, "pg_ctlcluster", "15", "main", "reload")
+
+    def __enter__(self):
+        sans = sh(self.container, "openssl", "x509", "-in", SERVER_CERT, "-noout", "-ext", "subjectAltName").stdout
+        san = ",".join(x.strip().replace("IP Address:", "IP:") for x in sans.splitlines()[1].split(","))
+        sh(self.container, "sh", "-c", IMPOSTOR_SCRIPT, "impostor", self.name, san, SERVER_CERT, SERVER_KEY)
+        self._reload()
+        return self
+
+    def __exit__(self, *exc):
+        sh(self.container, "sh", "-c", f"cat {SERVER_CERT}.real > {SERVER_CERT} && cat {SERVER_KEY}.real > {SERVER_KEY}"
+                                       f" && rm -f {SERVER_CERT}.real {SERVER_KEY}.real")
+        self._reload()
+
+
+def wal_receiver_status(container: str) -> str:
+    return psql(container, "select coalesce((select status from pg_stat_wal_receiver), 'none')")
+
+
+@pytest.mark.slow
+def test_certificates_from_the_platform_ca_and_standby_refuses_an_impostor(sim_hosts, converged):
+    db1, db2 = sim_hosts["db1"], sim_hosts["db2"]
+    # each node's certificate is issued by the platform CA and names the node (inventory name, ansible_host)
+    for name in ("db1", "db2"):
+        host = sim_hosts[name]
+        assert sh(host, "openssl", "verify", "-CAfile", CA_FILE, SERVER_CERT).returncode == 0
+        san = sh(host, "openssl", "x509", "-in", SERVER_CERT, "-noout", "-ext", "subjectAltName").stdout
+        assert f"DNS:{name}" in san and f"DNS:{host}" in san, san
+    # the CA's key stays on the CA host (the first db host); every node has the CA's certificate
+    assert sh(db1, "stat", "-c", "%a %U", "/etc/odooops/pki/db-ca.key").stdout.strip() == "600 root"
+    assert sh(db2, "test", "-e", "/etc/odooops/pki/db-ca.key", check=False).returncode != 0
+    assert sh(db1, "cat", CA_FILE).stdout == sh(db2, "cat", CA_FILE).stdout
+    # the standby verifies the primary: verify-full against the platform CA
+    conninfo = psql(db2, "show primary_conninfo")
+    assert "sslmode='verify-full'" in conninfo and f"sslrootcert='{CA_FILE}'" in conninfo, conninfo
+    assert psql(db1, "select count(*) from pg_stat_ssl s join pg_stat_replication r using (pid) where s.ssl") == "1"
+
+    # an impostor on db1's name: the standby's next connection is refused, it does not stream
+    log = "/var/log/postgresql/postgresql-15-main.log"
+    with ImpostorCertificate(db1, "db1"):
+        mark = int(sh(db2, "stat", "-c", "%s", log).stdout)
+        psql(db1, "select pg_terminate_backend(pid) from pg_stat_replication")
+        deadline = time.monotonic() + 20
+        seen = ""
+        while time.monotonic() < deadline:
+            seen = sh(db2, "tail", "-c", f"+{mark + 1}", log).stdout
+            if "certificate verify failed" in seen:
+                break
+            time.sleep(0.5)
+        assert "certificate verify failed" in seen, seen[-2000:]
+        time.sleep(6)  # wal_retrieve_retry_interval (5 s): it has tried again meanwhile
+        assert wal_receiver_status(db2) != "streaming"
+        assert psql(db1, "select count(*) from pg_stat_replication") == "0"
+    # the real certificate back: it streams again
+    deadline = time.monotonic() + 60
+    while wal_receiver_status(db2) != "streaming" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert wal_receiver_status(db2) == "streaming"
+
+
+@pytest.mark.slow
+def test_require_is_an_explicit_downgrade_applied_to_a_streaming_standby(sim_hosts, converged, ansible_playbook,
+                                                                         pg_vars, secret_args):
+    db2 = sim_hosts["db2"]
+    down = ansible_playbook(PLAYBOOK, "--limit", "db", *secret_args,
+                            extra_vars={**pg_vars, **SYNC_FIRST, "odooops_db_sslmode": "require"})
+    assert down.rc == 0, down.stdout[-4000:]
+    conninfo = psql(db2, "show primary_conninfo")
+    assert "sslmode='require'" in conninfo and "sslrootcert" not in conninfo, conninfo
+    bad = ansible_playbook(PLAYBOOK, "--limit", "db", *secret_args,
+                           extra_vars={**pg_vars, **SYNC_FIRST, "odooops_db_sslmode": "prefer"})
+    assert bad.rc != 0 and "sslmode" in bad.stdout and "prefer" in bad.stdout and bad.changed() == 0
+    back = ansible_playbook(PLAYBOOK, "--limit", "db", *secret_args, extra_vars={**pg_vars, **SYNC_FIRST})
+    assert back.rc == 0 and back.changed() == 1, back.stdout[-4000:]  # the standby's primary_conninfo only
+    conninfo = psql(db2, "show primary_conninfo")
+    assert "sslmode='verify-full'" in conninfo and f"sslrootcert='{CA_FILE}'" in conninfo, conninfo
+    deadline = time.monotonic() + 30
+    while wal_receiver_status(db2) != "streaming" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert wal_receiver_status(db2) == "streaming"
 
 
 @pytest.mark.slow

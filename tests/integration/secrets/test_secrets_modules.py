@@ -120,9 +120,20 @@ def test_replication_role_password_in_place(pg):
         assert not sp.set_password(ex, "replicator", "new-repl-password")["changed"]
         with pytest.raises(sp.RotationError, match="does not exist"):
             sp.set_password(ex, "nobody", "x")
+        # check mode on a fresh host: the role is created by the task before (which did not run), nothing is sent
+        dry = sp.Executor(conn.cursor(), check_mode=True)
+        assert sp.set_password(dry, "nobody", "x")["changed"]
+        assert dry.queries == ["ALTER ROLE nobody PASSWORD '********'"]
+        # a role created without a password (roles/postgres creates it so) gets the verifier, then is left alone
+        pg.psql("CREATE ROLE fresh LOGIN")
+        assert sp.set_password(ex, "fresh", "fresh-password")["changed"]
+        conn.commit()
+        assert not sp.set_password(ex, "fresh", "fresh-password")["changed"]
     finally:
         conn.close()
     assert can_login(pg, "replicator", "new-repl-password") and not can_login(pg, "replicator", "old-repl-password")
+    assert can_login(pg, "fresh", "fresh-password")
+    assert pg.psql("SELECT rolpassword LIKE 'SCRAM-SHA-256$%' FROM pg_authid WHERE rolname = 'fresh'") == "t"
 
 
 @pytest.fixture

@@ -170,8 +170,8 @@ class DoubleStack:
         with urllib.request.urlopen(req, timeout=5) as resp:
             assert resp.status == 200
 
-    def filestore_digest(self) -> dict:
-        res = self.engine.run_oneshot(IMAGE_A, ["-c", "cd /d/filestore/odoo && find . -type f | sort | "
+    def filestore_digest(self, directory: str = "odoo") -> dict:
+        res = self.engine.run_oneshot(IMAGE_A, ["-c", f"cd /d/filestore/{directory} && find . -type f | sort | "
                                                 "xargs -r sha1sum"], entrypoint=["/bin/sh"],
                                       binds=[f"{self.volume}:/d:ro"], timeout=60)
         assert res["exit_code"] == 0, res["logs"]

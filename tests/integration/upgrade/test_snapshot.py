@@ -61,7 +61,8 @@ def test_restore_swaps_back_exact_content(pg, conn, odoo_db):
     # the "upgrade" damages the database
     pg.psql("UPDATE ir_module_module SET latest_version = '17.0.2.0'; DELETE FROM stock_quant WHERE id < 50; "
             "CREATE TABLE new_module_table (id int)", dbname=odoo_db)
-    assert table_checksums(pg, odoo_db) != sums
+    damaged = table_checksums(pg, odoo_db)
+    assert damaged != sums
 
     res = snap.restore_db_snapshot(conn, odoo_db, check_mode=True)
     assert res["changed"] and "odoo__pre_upgrade" in databases(pg)
@@ -72,6 +73,9 @@ def test_restore_swaps_back_exact_content(pg, conn, odoo_db):
     assert "odoo__pre_upgrade" not in databases(pg)
     assert "odoo__failed_20260101000000" in databases(pg)
     assert pg.psql("SELECT datallowconn FROM pg_database WHERE datname = 'odoo'") == "t"
+    # the swap set the damaged database aside, whole: it is what the live one would be without the swap
+    pg.psql("ALTER DATABASE odoo__failed_20260101000000 WITH ALLOW_CONNECTIONS true")
+    assert table_checksums(pg, "odoo__failed_20260101000000") == damaged
 
     again = snap.restore_db_snapshot(conn, odoo_db)
     assert not again["changed"]
@@ -121,9 +125,11 @@ def test_filestore_snapshot_and_restore(filestore):
     os.makedirs(os.path.join(live, "ff"), exist_ok=True)
     with open(os.path.join(live, "ff", "ffnew"), "w") as fh:
         fh.write("new")
+    damaged = tree_digest(live)
+    assert damaged != digest
     res = snap.restore_fs_snapshot(filestore, "odoo", stamp="1")
     assert res["changed"] and tree_digest(live) == digest
-    assert os.path.isdir(os.path.join(filestore, "odoo__failed_1"))
+    assert tree_digest(os.path.join(filestore, "odoo__failed_1")) == damaged
     with pytest.raises(snap.SnapshotError, match="no filestore snapshot"):
         snap.restore_fs_snapshot(filestore, "odoo")
     assert snap.drop_fs_snapshot(filestore, "odoo", "odoo__failed_1")["changed"]

@@ -113,6 +113,28 @@ def filestore(stack: str = STACK, db: str = "odoo") -> str:
     return res.stdout
 
 
+def failed_copies() -> tuple[set[str], set[str]]:
+    """The failed database copies (<db>__failed_<stamp>) a rollback swapped aside, and the filestore's ones."""
+    dbs = set(psql("SELECT datname FROM pg_database WHERE datname LIKE 'odoo\\_\\_failed\\_%'", "postgres").split())
+    res = docker("run", "--rm", "-v", f"{STACK}-odoo-data:/d:ro", "--entrypoint", "/bin/sh", IMAGE_A, "-c",
+                 "ls /d/filestore")
+    return dbs, {d for d in res.stdout.split() if d.startswith("odoo__failed_")}
+
+
+def assert_swapped_aside(copies_before, before: dict, files: str) -> None:
+    """What the rollback swapped aside is what the failed upgrade had left - a database partly or wholly updated
+    (modules committed at new versions, new asset attachments) and a filestore with the assets it regenerated -
+    so the live ones being equal to before proves the swap, not an update that changed nothing."""
+    dbs, dirs = failed_copies()
+    [failed_db], [failed_dir] = dbs - copies_before[0], dirs - copies_before[1]
+    psql(f'ALTER DATABASE "{failed_db}" WITH ALLOW_CONNECTIONS true', "postgres")
+    failed = checksums(failed_db)
+    assert failed["ir_module_module"] != before["ir_module_module"], "the update committed nothing"
+    assert failed["ir_attachment"] != before["ir_attachment"]
+    failed_files = set(filestore(db=failed_dir).splitlines())
+    assert failed_files > set(files.splitlines()), "the update wrote no file to the filestore"
+
+
 def edge(path: str, body: dict | None = None) -> tuple[int, str]:
     """An HTTP request through the stack's edge (Traefik or its fallback publisher) on the published port."""
     url = f"http://127.0.0.1:{VARS['traefik_http_port']}{path}"
@@ -244,7 +266,8 @@ def test_check_mode_changes_nothing_and_reports_the_plan(stack, ansible_playbook
 
 
 def test_failed_update_rolls_back(stack, ansible_playbook):
-    before, web, files = checksums(), web_state(), filestore()
+    """The update fails in its last module, after the earlier ones were committed (as Odoo's does)."""
+    before, web, files, copies = checksums(), web_state(), filestore(), failed_copies()
     run, records = upgrade(ansible_playbook, stack, upgrade_update_env=["ODOO_DOUBLE_FAIL_UPDATE=1"])
     assert run.rc != 0, run.stdout[-3000:]
     rec = records[-1]
@@ -252,6 +275,7 @@ def test_failed_update_rolls_back(stack, ansible_playbook):
     assert "update" in rec["rollback_reason"] and "exit status 255" in rec["rollback_reason"]
     assert rec["rollback_verified"] is True
     assert checksums() == before and filestore() == files
+    assert_swapped_aside(copies, before, files)
     assert [(n, i, s) for n, i, s in web_state()] == web  # the same old container serves again
     for secret in SECRETS.values():
         assert secret not in run.stdout + run.stderr + json.dumps(audit_records(stack))
@@ -260,7 +284,7 @@ def test_failed_update_rolls_back(stack, ansible_playbook):
 def rolled_back(ansible_playbook, stack, same_containers: bool, reason: list[str], **extra) -> dict:
     """One failing upgrade: the old version serves again with every table and the filestore as before, and the
     audit record says why."""
-    before, web, files = checksums(), web_state(), filestore()
+    before, web, files, copies = checksums(), web_state(), filestore(), failed_copies()
     t0 = time.monotonic()
     run, records = upgrade(ansible_playbook, stack, **extra)
     print(f"upgrade.yml run that rolled back: {time.monotonic() - t0:.0f} s")
@@ -272,6 +296,7 @@ def rolled_back(ansible_playbook, stack, same_containers: bool, reason: list[str
         assert part in rec["rollback_reason"], rec["rollback_reason"]
     assert rec["rollback_path"] == ("restarted" if same_containers else "redeployed")
     assert checksums() == before and filestore() == files
+    assert_swapped_aside(copies, before, files)
     assert_old_version_serves(web, same_containers)
     for secret in SECRETS.values():
         assert secret not in run.stdout + run.stderr + json.dumps(rec)
@@ -279,8 +304,8 @@ def rolled_back(ansible_playbook, stack, same_containers: bool, reason: list[str
 
 
 def test_killed_update_rolls_back(stack, ansible_playbook):
-    """The update hangs inside its transaction (the double's ODOO_DOUBLE_HANG_UPDATE) and is killed at the deadline;
-    the previous containers were only stopped: the very same ones serve again."""
+    """The update hangs in its second module (the double's ODOO_DOUBLE_HANG_UPDATE), the first one committed, and is
+    killed at the deadline; the previous containers were only stopped: the very same ones serve again."""
     rec = rolled_back(ansible_playbook, stack, True, ["update:", "did not finish within 8 s and was killed"],
                       upgrade_update_env=["ODOO_DOUBLE_HANG_UPDATE=1"], upgrade_update_timeout=8)
     assert rec["update"]["timed_out"] is True and rec["update"]["exit_code"] is None

@@ -4,17 +4,20 @@ collection's module_utils (the same code the modules run). The playbook path on 
 tests/integration/upgrade/test_upgrade_playbook.py."""
 from __future__ import annotations
 
+import subprocess
 import time
+import uuid
 
 import pytest
 
 from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_baseline as ub
+from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_gates as ug
 from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_modules as um
 from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_pg as pgu
 from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_snapshot as snap
 from ansible_collections.odooops.hosting.plugins.module_utils.upgrade_filestore import VolumeFilestore
 
-from .conftest import IMAGE_A, IMAGE_B, docker, table_checksums
+from .conftest import IMAGE_A, IMAGE_B, PREFIX, docker, table_checksums
 
 CHECKS = [
     {"name": "priced products", "sql": "SELECT count(*) FROM product_template WHERE list_price > 0", "unchanged": True},
@@ -69,11 +72,12 @@ def upgrade(stack, old_web: str, target: str, *, update_env: dict | None = None,
                 reason = "business checks failed: " + "; ".join(failed)
     db.close()
     t = stage("verify", t)
+    failed = {}
     if reason:
         if new:
             docker("rm", "-f", new)
-        snap.restore_db_snapshot(admin, "odoo")
-        fs.restore("odoo")
+        failed["database"] = snap.restore_db_snapshot(admin, "odoo")["failed_database"]
+        failed["filestore"] = fs.restore("odoo")["failed_path"]
         docker("start", old_web)
         served = stack.wait_healthy(20)
         t = stage("rollback", t)
@@ -84,7 +88,7 @@ def upgrade(stack, old_web: str, target: str, *, update_env: dict | None = None,
         t = stage("open", t)
         outcome = "success"
     admin.close()
-    return {"outcome": outcome, "reason": reason, "stages": stages, "plan": plan, "update": res,
+    return {"outcome": outcome, "reason": reason, "stages": stages, "plan": plan, "update": res, "failed": failed,
             "window": round(time.monotonic() - t0, 3)}
 
 
@@ -118,13 +122,24 @@ def test_successful_upgrade_moves_module_versions(running):
 
 
 def assert_rolled_back(stack, old, out, sums, files, reason_part):
+    """The old version serves again on the very tables and filestore it had, although the failed upgrade had
+    changed both: the copies the swap set aside (<db>__failed_<stamp>) hold what the live ones would be without
+    it - modules committed at new versions, regenerated asset files."""
     assert out["outcome"] == "rolled_back", out
     assert reason_part in out["reason"]
     assert table_checksums(stack.pg, "odoo") == sums
     assert stack.filestore_digest() == files
+    failed_db = out["failed"]["database"]
+    stack.pg.psql(f'ALTER DATABASE "{failed_db}" WITH ALLOW_CONNECTIONS true')
+    failed_sums = table_checksums(stack.pg, failed_db)
+    assert failed_sums["ir_module_module"] != sums["ir_module_module"]
+    assert failed_sums["ir_attachment"] != sums["ir_attachment"]
+    failed_files = stack.filestore_digest(out["failed"]["filestore"].rsplit("/", 1)[1])
+    assert set(failed_files) > set(files), "the update wrote no asset to the filestore"
     assert stack.state(old) == "running"
     health = stack.wait_healthy(5)
     assert health["healthy"], health
+    return failed_db
 
 
 @pytest.mark.parametrize("case", ["update_fails", "update_killed", "smoke_fails", "business_fails"])
@@ -149,11 +164,22 @@ def test_failures_roll_back_to_identical_state(running, case):
         kw = {"after_update": faulty_migration}
         expected = "business checks failed: priced products: was"
     out = upgrade(stack, old, IMAGE_B, **kw)
-    assert_rolled_back(stack, old, out, sums, files, expected)
+    failed_db = assert_rolled_back(stack, old, out, sums, files, expected)
+    failed = module_states(stack.pg, failed_db)
     if case in ("smoke_fails", "business_fails"):
         # the update had committed new versions: the swap back undid them
         assert out["update"]["exit_code"] == 0
+        assert {failed[m] for m in ("stock", "sale_management", "point_of_sale")} == {"installed"}
+    else:
+        # the update stopped part-way, as Odoo's does: some modules committed, the rest still 'to upgrade'
+        states = sorted(failed[m] for m in ("stock", "sale_management", "point_of_sale"))
+        assert states[0] == "installed" and states[-1] == "to upgrade", failed
     assert versions(stack.pg)["stock"] == "17.0.1.1"
+    assert set(module_states(stack.pg, "odoo").values()) <= {"installed", "uninstalled"}
+
+
+def module_states(pg, db: str) -> dict:
+    return dict(line.split("|") for line in pg.psql("SELECT name, state FROM ir_module_module", dbname=db).splitlines())
 
 
 def test_volume_filestore_snapshot_check_mode_and_refusal(double_stack):
@@ -197,3 +223,47 @@ def test_volume_filestore_helper_runs_as_odoo_uid_in_a_random_work_dir(double_st
         fs.create("odoo", replace=True)
     assert "odooops-work" not in docker("run", "--rm", "-v", f"{stack.volume}:/v:ro", "--entrypoint", "ls", IMAGE_A,
                                         "-A", "/v/filestore")
+
+
+def derived_image(tag: str, steps: str) -> str:
+    """An image of release 17.0-b with another layout, built for this test (removed by the caller)."""
+    dockerfile = f"FROM {IMAGE_B}\nUSER root\nRUN {steps}\nUSER odoo\n"
+    res = subprocess.run(["docker", "build", "-q", "--label", "org.odooops.testbed=1", "-t", tag, "-"],
+                         input=dockerfile, capture_output=True, text=True, check=False, timeout=300)
+    assert res.returncode == 0, res.stderr
+    return tag
+
+
+def test_plan_reads_the_series_from_release_py_wherever_odoo_lives(running):
+    """base's manifest says 1.3; the series is read as text from odoo/release.py: in the installed package (the
+    double's images), in a source checkout run through its odoo-bin (found from the image's entrypoint, nowhere
+    on the usual paths), and an image without one is refused by the target-image gate."""
+    stack, old = running
+    checkout = f"{PREFIX}src-checkout:{uuid.uuid4().hex[:6]}"
+    bare = f"{PREFIX}no-release:{uuid.uuid4().hex[:6]}"
+    try:
+        derived_image(checkout, "mkdir -p /usr/local/src/erp && mv /usr/lib/python3/dist-packages/odoo "
+                                "/usr/local/src/erp/odoo && mv /opt/odoo/addons /usr/local/src/erp/addons "
+                                "&& mv /usr/bin/odoo /usr/local/src/erp/odoo-bin\n"
+                                "ENTRYPOINT [\"/usr/local/src/erp/odoo-bin\"]")
+        derived_image(bare, "rm -r /usr/lib/python3/dist-packages/odoo")
+        spec = um.ContainerSpec(stack.engine, like_container=old)
+        params = {"login_host": stack.pg.sockdir, "login_port": stack.pg.port, "login_user": "postgres"}
+        db = pgu.connect(params, dbname="odoo")
+        try:
+            plans = {image: um.plan(stack.engine, db, image, spec, "/etc/odoo/odoo.conf", um.DEFAULT_ADDONS_PATHS,
+                                    "changed") for image in (IMAGE_B, checkout, bare)}
+        finally:
+            db.close()
+        for image in (IMAGE_B, checkout):
+            plan = plans[image]
+            assert plan["image_series"] == "17.0" and plan["image_manifests"]["base"] == "1.3", plan
+            assert set(plan["to_update"]) == {"stock", "point_of_sale", "sale_management"}
+            assert ug.gate_image(plan)["ok"], ug.gate_image(plan)
+        assert plans[IMAGE_B]["image_release_file"] == "/usr/lib/python3/dist-packages/odoo/release.py"
+        assert plans[checkout]["image_release_file"] == "/usr/local/src/erp/odoo/release.py"
+        assert plans[bare]["image_series"] is None
+        refusal = ug.gate_image(plans[bare])
+        assert not refusal["ok"] and "cannot tell the target image's Odoo series" in refusal["reason"]
+    finally:
+        docker("rmi", "-f", checkout, bare, check=False)

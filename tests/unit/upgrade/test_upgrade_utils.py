@@ -25,7 +25,48 @@ def test_diff_versions_finds_changed_and_missing():
     assert d["changed"] == {"stock": {"from": "17.0.1.1", "to": "17.0.1.2"},
                             "point_of_sale": {"from": "17.0.1.0.1", "to": "17.0.1.0.2"}}
     assert d["missing"] == ["pos_custom"]
-    assert um.guess_series({"base": "17.0.1.3"}) == "17.0" and um.guess_series({"base": "1.3"}) is None
+
+
+# release.py texts written for these tests in the shapes Odoo's own file takes (community, a nightly build with an
+# edition suffix, a SaaS series, an older file with literal strings)
+RELEASE_COMMUNITY = """# release data of a packaged server (a sample written for these tests)
+ALPHA, BETA, RC, FINAL = 'alpha', 'beta', 'candidate', 'final'
+LEVEL_SUFFIX = {ALPHA: 'a', BETA: 'b', RC: 'rc', FINAL: ''}
+
+# (major, minor, micro, level, serial, edition)
+version_info = (18, 0, 0, FINAL, 0, '')
+serie = series = major_version = '%s.%s' % version_info[:2]
+version = serie + LEVEL_SUFFIX[version_info[3]] + str(version_info[4] or '') + version_info[5]
+"""
+RELEASE_NIGHTLY = RELEASE_COMMUNITY.replace("version_info = (18, 0, 0, FINAL, 0, '')",
+                                            "version_info = (18, 0, 0, FINAL, 20241005, '+e')")
+RELEASE_SAAS = RELEASE_COMMUNITY.replace("(18, 0, 0, FINAL, 0, '')", "('saas~17', 4, 0, FINAL, 0, '')")
+RELEASE_LITERAL = "version_info = compute_it()\nserie = '16.0'\nversion = '16.0'\n"
+RELEASE_NEWER_SYNTAX = "version_info = (19, 0, 0, FINAL, 0, '')\ntype Alias = int\nmatch x:\n  case 1: pass\n"
+
+
+@pytest.mark.parametrize("text,series", [
+    (RELEASE_COMMUNITY, "18.0"), (RELEASE_NIGHTLY, "18.0"), (RELEASE_SAAS, "saas~17.4"),
+    (RELEASE_LITERAL, "16.0"), (RELEASE_NEWER_SYNTAX, "19.0"),
+    ("version_info = (17, 0, 0, 'final', 0)\n", "17.0"),
+    ("", None), ("import os\nprint('no version here')\n", None), ("version_info = sys.version_info\n", None),
+    ("version_info = ('final', 'x')\n", None), ("serie = 'nightly'\n", None),
+])
+def test_series_from_release_text(text, series):
+    assert um.series_from_release(text) == series
+
+
+def test_release_file_picked_and_never_executed(tmp_path):
+    marker = tmp_path / "executed"
+    hostile = f"open({str(marker)!r}, 'w').write('x')\nversion_info = (17, 0, 0, 'final', 0, '')\n"
+    assert um.series_from_release(hostile) == "17.0" and not marker.exists()
+    releases = [{"path": "/usr/bin/odoo/release.py", "text": "garbage ("},
+                {"path": "/opt/odoo/odoo/release.py", "text": RELEASE_COMMUNITY},
+                {"path": "/usr/lib/python3/dist-packages/odoo/release.py", "text": RELEASE_SAAS}]
+    assert um.pick_release(releases) == ("18.0", "/opt/odoo/odoo/release.py")
+    assert um.pick_release([]) == (None, None)
+    # base's manifest says 1.3 in every series: it gives no series, the versions are adapted with the release's
+    assert um.diff_versions({"base": "1.3"}, {"base": "18.0.1.3"}, "18.0") == {"changed": {}, "missing": []}
 
 
 def test_redact_and_secret_env():
