@@ -101,9 +101,11 @@ LOG=$(mktemp /tmp/odooops-demo-provision.XXXXXX)
 play playbooks/provision.yml | tee "$LOG"
 # the PLAY RECAP's changed counts: a rerun of a converged platform changes nothing
 changed=$(sed -n 's/.*: ok=[0-9]* *changed=\([0-9]*\).*/\1/p' "$LOG" | awk '{s+=$1} END {print s+0}')
+# per host, as JSON: {"app1": 0, "db1": 0, ...}
+changed_by_host=$(sed -n 's/^\([a-z0-9_-]*\) *: ok=[0-9]* *changed=\([0-9]*\).*/"\1": \2/p' "$LOG" | paste -sd, -)
 rm -f "$LOG"
 echo "Odoo: $URL  /web/health -> $(health); login page served: $(serving); provision changed $changed task(s)"
-record provision "changed=$changed"
+record provision "changed=$changed" "changed_by_host={$changed_by_host}"
 
 # ---------------------------------------------------------------------------------------------------------------
 step "4. backup to the LAN's S3, encrypted, Object Lock (playbooks/backup.yml)"

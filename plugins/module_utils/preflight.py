@@ -246,6 +246,14 @@ def check_secret(name: str, value, minimum: int) -> list[str]:
     return []
 
 
+def check_secret_pair(first: tuple[str, object], second: tuple[str, object], minimum: int) -> list[str]:
+    """Two secrets (name, value), each set and long enough, and not the same value."""
+    errors = check_secret(*first, minimum) + check_secret(*second, minimum)
+    if isinstance(first[1], str) and first[1] and first[1] == second[1]:
+        errors.append(f"{first[0].split(' ')[0]} and {second[0].split(' ')[0]} must differ")
+    return errors
+
+
 # -- per role: what the argument spec cannot express ---------------------------------------------------------
 def check_role_values(role: str, values: dict, secrets: bool = True) -> list[str]:
     """Semantic checks of a role's effective values (inventory or role default); values missing are skipped."""
@@ -266,21 +274,17 @@ def check_role_values(role: str, values: dict, secrets: bool = True) -> list[str
     elif role == "redis":
         errors += check_name("redis_stack", v("redis_stack"), STACK, "a stack name")
         if secrets:
-            admin, odoo = v("redis_admin_password"), v("redis_odoo_password")
-            errors += check_secret("redis_admin_password (odooops_redis_admin_password)", admin, REDIS_MIN)
-            errors += check_secret("redis_odoo_password (odooops_redis_odoo_password)", odoo, REDIS_MIN)
-            if isinstance(admin, str) and admin and admin == odoo:
-                errors.append("redis_admin_password and redis_odoo_password must differ")
+            errors += check_secret_pair(
+                ("redis_admin_password (odooops_redis_admin_password)", v("redis_admin_password")),
+                ("redis_odoo_password (odooops_redis_odoo_password)", v("redis_odoo_password")), REDIS_MIN)
     elif role == "odoo":
         errors += check_name("odoo_stack", v("odoo_stack"), STACK, "a stack name")
         errors += check_name("odoo_db_user", v("odoo_db_user"), PG_ROLE, "a PostgreSQL role name")
         errors += check_name("odoo_db_name", v("odoo_db_name"), DB_NAME, "a database name")
         if secrets:
-            dbpw, admin = v("odoo_db_password"), v("odoo_admin_password")
-            errors += check_secret("odoo_db_password (odooops_db_password)", dbpw, ODOO_MIN)
-            errors += check_secret("odoo_admin_password (odooops_odoo_admin_password)", admin, ODOO_MIN)
-            if isinstance(dbpw, str) and dbpw and dbpw == admin:
-                errors.append("odoo_db_password and odoo_admin_password must differ")
+            errors += check_secret_pair(("odoo_db_password (odooops_db_password)", v("odoo_db_password")),
+                                        ("odoo_admin_password (odooops_odoo_admin_password)", v("odoo_admin_password")),
+                                        ODOO_MIN)
     elif role == "traefik":
         errors += check_name("traefik_stack", v("traefik_stack"), STACK, "a stack name")
         sites = v("traefik_sites", [])

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import re
+import shutil
 import subprocess
 import time
+
+import yaml
 
 SAMPLER_IMAGE = "odooops/odoo-double:17.0-a"
 
@@ -117,3 +121,22 @@ def tasks_around(output: str, errors: list[str], window: float = 15.0) -> list[s
         out += [f"{err}: {time.strftime('%H:%M:%S', time.gmtime(at))} {name}" for at, name in started
                 if when - window <= at <= when]
     return out
+
+
+def local_inventory_copy(root: str, prefix: str, stack: str, audit_log: str, http_port: int, https_port: int) -> str:
+    """A copy of inventories/local (without its vault) aimed at the test's own hosts, stack and edge ports."""
+    project = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    inv = os.path.join(root, "inventory")
+    shutil.copytree(os.path.join(project, "inventories", "local"), inv, ignore=shutil.ignore_patterns("vault.yml"))
+    with open(os.path.join(inv, "group_vars", "all", "test.yml"), "w", encoding="utf-8") as fh:
+        yaml.safe_dump({"odooops_local_prefix": prefix, "odooops_stack": stack,
+                        "odoo_healthcheck_start_period": "5s", "odoo_rollout_timeout": 60,
+                        "rotate_secrets_audit_log": audit_log}, fh)
+    # group_vars/app of the copy sets the demo's edge: overridden at the same level, with this test's own ports
+    with open(os.path.join(inv, "group_vars", "app", "test.yml"), "w", encoding="utf-8") as fh:
+        yaml.safe_dump({"redis_image_build": True, "redis_image": "odooops/redis:local",
+                        "redis_image_build_base": "odooops/debian:bookworm",
+                        "traefik_publisher_build_base": "odooops/debian:bookworm", "traefik_bind_address": "127.0.0.1",
+                        "traefik_http_port": http_port, "traefik_https_port": https_port,
+                        "traefik_sites": [{"host": "localhost"}]}, fh)
+    return inv

@@ -99,6 +99,8 @@ def test_redis_odoo_traefik_secrets_and_sites():
     assert pf.check_role_values("redis", {"redis_admin_password": "y" * 12, "redis_odoo_password": "y" * 12}) == [
         "redis_admin_password and redis_odoo_password must differ"]
     assert pf.check_role_values("redis", {"redis_admin_password": "short"}, secrets=False) == []
+    assert pf.check_role_values("odoo", {"odoo_db_password": "s" * 8, "odoo_admin_password": "s" * 8}) == [
+        "odoo_db_password and odoo_admin_password must differ"]
     assert pf.check_role_values("odoo", {"odoo_db_password": "a" * 8, "odoo_admin_password": ""})[0].startswith(
         "odoo_admin_password")
     errors = pf.check_role_values("traefik", {"traefik_sites": [{"host": "a.example.com"}, {"host": "bad host"},

@@ -88,12 +88,15 @@ def db_hosts(sim_hosts):
 def test_restore_and_drill_right_after_switchover(db_hosts, lan_s3, ansible_playbook, tmp_path):
     import boto3
 
-    db1, db2 = db_hosts["db1"], db_hosts["db2"]
+    db1, db2, app1 = db_hosts["db1"], db_hosts["db2"], db_hosts["app1"]
     secret_args = ("-e", "@" + secrets_file(tmp_path, {"odooops_db_password": DB_PASSWORD,
                                                        "odooops_replication_password": REPL_PASSWORD}))
     run = ansible_playbook(ROLE_PLAYBOOK, "--limit", "db", *secret_args, extra_vars={"postgres_memory_mb": 512})
     assert run.rc == 0, run.stdout[-6000:]
     assert psql(db1, "select pg_is_in_recovery()") == "f" and psql(db2, "select pg_is_in_recovery()") == "t"
+    # the platform CA on the app host, where the odoo role puts it (this test converges the db tier only)
+    ca = dexec(db1, "cat", "/etc/odooops/pki/db-ca.crt").stdout
+    dexec(app1, "sh", "-c", "mkdir -p /etc/odooops/pki && cat > /etc/odooops/pki/db-ca.crt", input=ca)
 
     volume = f"{STACK}-odoo-data"
     scratch_root = f"/var/lib/docker/volumes/{PREFIX}rs-drill-scratch"

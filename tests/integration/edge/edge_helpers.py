@@ -105,6 +105,20 @@ def echo_targets(cname: str) -> list[str]:
     return [json.loads(line)["target"] for line in logs.splitlines() if line.startswith("{")]
 
 
+def echo_targets_since(cname: str, seen: int, want: int, timeout: float = 10.0, settle: float = 1.5) -> list[str]:
+    """The targets the echo backend received after the first `seen`: waits until `want` have come (its log
+    reaches `docker logs` with a delay on a busy engine), then `settle` seconds more for any late arrival, so
+    that "nothing else reached it" is not concluded too early."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reached = echo_targets(cname)[seen:]
+        if len(reached) >= want or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    time.sleep(settle)
+    return echo_targets(cname)[seen:]
+
+
 def as_odoo_routes(target: str) -> str:
     """The path a lenient server would route a target to (absolute-form stripped, decoded, '..' and '//' folded)."""
     path = urllib.parse.unquote(urllib.parse.urlsplit(target).path)

@@ -128,7 +128,9 @@ def test_over_budget_refused_before_any_change(stack, ansible_playbook):
 def test_blue_green_failing_set_leaves_old_serving(stack, ansible_playbook):
     before = web_containers()
     sampler = TrafficSampler(STACK, "health")
-    run = ansible_playbook(ROLLOUT, extra_vars={**VARS, "odoo_image": "odooops/odoo-double:17.0-broken"})
+    # a new image straight through the role (upgrade.yml is the governed way): release pinning off
+    run = ansible_playbook(ROLLOUT, extra_vars={**VARS, "odoo_image": "odooops/odoo-double:17.0-broken",
+                                                "odoo_release_pinning": False})
     samples = sampler.stop()
     stack["runs"].append(run)
     print(f"\nblue/green with a failing image: {samples['ok']} ok, {samples['fail']} failed samples")
@@ -142,7 +144,9 @@ def test_blue_green_good_set_replaces_old_without_a_failed_request(stack, ansibl
     before = web_containers()
     sampler = TrafficSampler(STACK, "health")
     started = time.monotonic()
-    run = ansible_playbook(ROLLOUT, extra_vars={**VARS, "odoo_image": "odooops/odoo-double:17.0-b"})
+    # a new image straight through the role (upgrade.yml is the governed way): release pinning off
+    run = ansible_playbook(ROLLOUT, extra_vars={**VARS, "odoo_image": "odooops/odoo-double:17.0-b",
+                                                "odoo_release_pinning": False})
     print(f"\nrollout run: {time.monotonic() - started:.1f} s")
     samples = sampler.stop()
     stack["runs"].append(run)
@@ -153,6 +157,18 @@ def test_blue_green_good_set_replaces_old_without_a_failed_request(stack, ansibl
     assert all(w["image"] == "odooops/odoo-double:17.0-b" and w["health"] == "healthy" for w in after.values())
     assert samples["fail"] == 0 and samples["ok"] > 20, samples
     assert fetch_from_app_network("/web/health") == (200, '{"status": "pass"}')
+
+
+def test_inventory_image_does_not_replace_the_serving_release(stack, ansible_playbook):
+    """After a new image went out (17.0-b, as upgrade.yml rolls it), a run with the inventory's older image keeps
+    what serves and says so: putting the old code back on an updated database is not provision's to do."""
+    before = web_containers()
+    assert {w["image"] for w in before.values()} == {"odooops/odoo-double:17.0-b"}
+    run = ansible_playbook(ROLLOUT, extra_vars={**VARS, "odoo_image": "odooops/odoo-double:17.0-a"})
+    stack["runs"].append(run)
+    assert run.rc == 0, run.stdout[-4000:]
+    assert "keeping odooops/odoo-double:17.0-b" in " ".join(run.stdout.split())
+    assert web_containers() == before
 
 
 def test_secrets_absent_from_output_and_files(stack, sim_hosts):

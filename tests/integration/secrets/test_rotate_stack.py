@@ -8,17 +8,21 @@ Run with a prefix of your own: ODOOOPS_TEST_PREFIX=odooops-<tag>- pytest tests/i
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 
 import pytest
-import yaml
 from conftest import read_vault
 
 from ansible_collections.odooops.hosting.plugins.module_utils import secrets_store
 from testbed.procs import free_port
-from tests.integration.stack_helpers import PROFILE_ENV, TrafficSampler, remove_stack, tasks_around
+from tests.integration.stack_helpers import (
+    PROFILE_ENV,
+    TrafficSampler,
+    local_inventory_copy,
+    remove_stack,
+    tasks_around,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-")
@@ -61,20 +65,7 @@ def redis_login_ok(user: str, password: str) -> bool:
 @pytest.fixture(scope="module")
 def stack_inventory(sim_hosts, tmp_path_factory):
     root = str(tmp_path_factory.mktemp("secrets-stack"))
-    inv = os.path.join(root, "inventory")
-    shutil.copytree(os.path.join(ROOT, "inventories", "local"), inv,
-                    ignore=shutil.ignore_patterns("vault.yml"))
-    with open(os.path.join(inv, "group_vars", "all", "test.yml"), "w", encoding="utf-8") as fh:
-        yaml.safe_dump({"odooops_local_prefix": PREFIX, "odooops_stack": STACK,
-                        "odoo_healthcheck_start_period": "5s", "odoo_rollout_timeout": 60,
-                        "rotate_secrets_audit_log": os.path.join(root, "audit.jsonl")}, fh)
-    # group_vars/app of the copy sets the demo's edge: override it at the same level, with ports of this test's own
-    with open(os.path.join(inv, "group_vars", "app", "test.yml"), "w", encoding="utf-8") as fh:
-        yaml.safe_dump({"redis_image_build": True, "redis_image": "odooops/redis:local",
-                        "redis_image_build_base": "odooops/debian:bookworm",
-                        "traefik_publisher_build_base": "odooops/debian:bookworm", "traefik_bind_address": "127.0.0.1",
-                        "traefik_http_port": free_port(), "traefik_https_port": free_port(),
-                        "traefik_sites": [{"host": "localhost"}]}, fh)
+    inv = local_inventory_copy(root, PREFIX, STACK, os.path.join(root, "audit.jsonl"), free_port(), free_port())
     yield {"root": root, "inventory": inv, "password_file": os.path.join(root, "vault-pass"),
            "vault": os.path.join(inv, "group_vars", "all", "vault.yml")}
     remove_stack(STACK)

@@ -28,7 +28,7 @@ import yaml
 from ansible.parsing.vault import VaultLib, VaultSecret
 
 from testbed.procs import free_port
-from tests.integration.stack_helpers import remove_stack
+from tests.integration.stack_helpers import local_inventory_copy, remove_stack
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-")
@@ -99,18 +99,7 @@ def snapshot(sim_hosts: dict, vault_file: str, redis_admin: str) -> dict:
 @pytest.fixture(scope="module")
 def platform(sim_hosts, ansible_playbook, tmp_path_factory):
     root = str(tmp_path_factory.mktemp("preflight"))
-    inv = os.path.join(root, "inventory")
-    shutil.copytree(os.path.join(ROOT, "inventories", "local"), inv, ignore=shutil.ignore_patterns("vault.yml"))
-    with open(os.path.join(inv, "group_vars", "all", "test.yml"), "w", encoding="utf-8") as fh:
-        yaml.safe_dump({"odooops_local_prefix": PREFIX, "odooops_stack": STACK,
-                        "odoo_healthcheck_start_period": "5s", "odoo_rollout_timeout": 60,
-                        "rotate_secrets_audit_log": os.path.join(root, "audit.jsonl")}, fh)
-    with open(os.path.join(inv, "group_vars", "app", "test.yml"), "w", encoding="utf-8") as fh:
-        yaml.safe_dump({"redis_image_build": True, "redis_image": "odooops/redis:local",
-                        "redis_image_build_base": "odooops/debian:bookworm",
-                        "traefik_publisher_build_base": "odooops/debian:bookworm", "traefik_bind_address": "127.0.0.1",
-                        "traefik_http_port": free_port(), "traefik_https_port": free_port(),
-                        "traefik_sites": [{"host": "localhost"}]}, fh)
+    inv = local_inventory_copy(root, PREFIX, STACK, os.path.join(root, "audit.jsonl"), free_port(), free_port())
     # the same inventory with db2 listed first: db[0] is then the standby, as after a failover
     swapped = os.path.join(root, "inventory-swapped")
     shutil.copytree(inv, swapped)
