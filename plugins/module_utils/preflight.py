@@ -256,6 +256,28 @@ def check_secret_pair(first: tuple[str, object], second: tuple[str, object], min
     return errors
 
 
+# Docker's networks every container of a host may share: Odoo on one of them is reachable past the edge
+DOCKER_SHARED_NETWORKS = {"bridge", "host", "none", "default"}
+
+
+def check_odoo_db_network(values: dict) -> list[str]:
+    """Odoo's path to the db hosts is a network of Odoo's own: not one of Docker's shared networks (any container
+    of the host would reach 8069 past the edge), nor the stack's app, data or ingress network."""
+    net = values.get("odoo_db_network")
+    if not isinstance(net, str) or not net:
+        return []
+    if net in DOCKER_SHARED_NETWORKS:
+        return [f"odoo_db_network must be a network of Odoo's own (default <stack>-db), not Docker's {net!r}: "
+                "any container of the app host would reach Odoo's 8069 past the edge"]
+    stack = values.get("odoo_stack")
+    others = {"odoo_app_network": values.get("odoo_app_network"), "odoo_data_network": values.get("odoo_data_network"),
+              "the ingress network": f"{stack}-ingress" if isinstance(stack, str) and stack else None}
+    for what, name in others.items():
+        if isinstance(name, str) and name == net:
+            return [f"odoo_db_network must be a network of Odoo's own (default <stack>-db), not {what} ({net!r})"]
+    return []
+
+
 # -- per role: what the argument spec cannot express ---------------------------------------------------------
 def check_role_values(role: str, values: dict, secrets: bool = True) -> list[str]:
     """Semantic checks of a role's effective values (inventory or role default); values missing are skipped."""
@@ -292,6 +314,7 @@ def check_role_values(role: str, values: dict, secrets: bool = True) -> list[str
                 errors.append(f"odoo_extra_options sets {', '.join(managed)}, which the role writes itself (a second "
                               "key makes odoo.conf unreadable): use the role's variable (addons_path: "
                               "odoo_addons_paths / odoo_image_addons_paths)")
+        errors += check_odoo_db_network(values)
         if secrets:
             errors += check_secret_pair(("odoo_db_password (odooops_db_password)", v("odoo_db_password")),
                                         ("odoo_admin_password (odooops_odoo_admin_password)", v("odoo_admin_password")),

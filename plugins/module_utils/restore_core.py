@@ -261,7 +261,10 @@ def restore_backup(pg: PgConn, s3, bucket: str, entry: BackupEntry, target_db: s
 
             def extract_filestore():
                 try:
+                    made = not os.path.isdir(filestore_root)
                     os.makedirs(filestore_root, exist_ok=True)
+                    if filestore_owner and made:  # Odoo's (and the filestore helper's, which runs as Odoo)
+                        os.chown(filestore_root, *filestore_owner)
                     extract["files"] = _extract_filestore(paths["filestore"], tmp_fs)
                     if filestore_owner:
                         _chown_tree(tmp_fs, *filestore_owner)

@@ -49,8 +49,16 @@ options:
     type: str
     default: filestore
   helper_image:
-    description: Image of the helper container (needs C(sh), GNU C(cp), C(find)); the Odoo image does.
+    description:
+      - Image of the helper container (needs C(sh), GNU C(cp), C(find), C(mktemp)); the Odoo image does.
+      - The volume is mounted at C(/var/lib/odoo) in it (a new, empty volume takes the image's owner of that
+        directory). A copy is made in a C(mktemp -d) work directory (0700, random name) that is removed
+        whatever happens.
     type: str
+  helper_user:
+    description: The Odoo C(uid:gid) (numeric, not root) the helper container runs as; the filestore's owner.
+    type: str
+    default: "101:101"
   docker_host:
     description: Docker engine socket.
     type: str
@@ -115,7 +123,8 @@ def run(module: AnsibleModule) -> dict:
         if state == "restored":
             return snap.restore_fs_snapshot(p["path"], db, name, check, p["keep_failed"])
         return {**snap.drop_fs_snapshot(p["path"], db, name, check), "duration": 0.0}
-    fs = VolumeFilestore(Engine(p["docker_host"]), p["volume"], p["helper_image"], p["volume_subpath"])
+    fs = VolumeFilestore(Engine(p["docker_host"]), p["volume"], p["helper_image"], p["volume_subpath"],
+                         user=p["helper_user"])
     if state == "present":
         return fs.create(db, name, check, p["replace"])
     if state == "restored":
@@ -133,6 +142,7 @@ def main() -> None:
             volume=dict(type="str"),
             volume_subpath=dict(type="str", default="filestore"),
             helper_image=dict(type="str"),
+            helper_user=dict(type="str", default="101:101"),
             docker_host=dict(type="str", default="unix:///var/run/docker.sock"),
             replace=dict(type="bool", default=False),
             keep_failed=dict(type="bool", default=True),

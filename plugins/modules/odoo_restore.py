@@ -68,7 +68,9 @@ options:
     description: Directory for the verified, decrypted parts during the restore (removed afterwards).
     type: path
   filestore_uid:
-    description: Owner uid of the restored filestore (the Odoo container's user, 101 in the official image).
+    description:
+      - Owner uid of the restored filestore (the Odoo container's user, 101 in the official image), and of the
+        filestore root (C(<data_dir>/filestore)) when the restore creates it.
     type: int
   filestore_gid:
     description: Owner gid of the restored filestore.

@@ -13,7 +13,18 @@ description:
   - C(compare) runs the business checks again and compares them with O(baseline) (C(expect), C(unchanged) with an
     optional C(tolerance_pct), C(min), C(max)); with O(health) and O(baseline_health)
     (M(odooops.hosting.odoo_health_info) results) it also compares response times.
-  - Business check queries run in READ ONLY transactions.
+  - The module connects with O(login_user) (a superuser on the database host, e.g. C(become_user=postgres) and the
+    local socket) for the PostgreSQL signals, and runs the business checks as O(check_role), never as that user.
+  - O(check_role) is created (or reset) by the module with C(LOGIN), no superuser, no other privilege than
+    membership of C(pg_read_all_data) (so no C(pg_execute_server_program), so C(COPY ... TO PROGRAM) fails), with
+    C(default_transaction_read_only). Its password is a one-time random one sent as a SCRAM verifier computed by the
+    module, valid 15 minutes; the login is removed (C(NOLOGIN), no password) when the checks end, also in check
+    mode. pg_hba must admit the role with C(scram-sha-256) on the address or socket the module uses (roles/postgres
+    writes C(local all <role> scram-sha-256)). A role of that name that the module did not make, or that is a
+    superuser or a member of another role, is refused before anything changes.
+  - Each business check is exactly one statement (a C(;) outside string literals, quoted identifiers and comments
+    is refused, naming the check, before any check runs; one trailing C(;) is allowed), run in its own READ ONLY
+    transaction with O(statement_timeout).
 version_added: 0.1.0
 author: odooops.hosting contributors
 extends_documentation_fragment:
@@ -55,6 +66,14 @@ options:
     description: Fail the task when a comparison fails.
     type: bool
     default: false
+  check_role:
+    description: The role the business checks run as (created and managed by the module, see above).
+    type: str
+    default: odooops_checks
+  statement_timeout:
+    description: Seconds one business check may run before PostgreSQL cancels it (C(0) for no limit).
+    type: float
+    default: 60
 """
 
 EXAMPLES = r"""
@@ -96,17 +115,17 @@ from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_pg 
 
 def run(module: AnsibleModule) -> dict:
     p = module.params
-    ub.validate_checks(p["business_checks"])
+    checks = p["business_checks"]
+    ub.validate_checks(checks)  # every check is one statement, before anything connects
     admin = pgu.connect(p)
     try:
-        db = pgu.connect(pgu.pinned(p, admin), dbname=p["database"])  # the same server as admin
-        try:
+        if p["mode"] == "capture" and not checks:
+            return {"baseline": ub.capture(admin, None, p["database"], [], p["long_transaction_seconds"])}
+        with ub.checks_connection(admin, p, p["database"], p["check_role"]) as db:
             if p["mode"] == "capture":
-                return {"baseline": ub.capture(admin, db, p["database"], p["business_checks"],
-                                               p["long_transaction_seconds"])}
-            current = ub.run_business_checks(db, p["business_checks"])
-        finally:
-            db.close()
+                return {"baseline": ub.capture(admin, db, p["database"], checks, p["long_transaction_seconds"],
+                                               p["statement_timeout"])}
+            current = ub.run_business_checks(db, checks, p["statement_timeout"])
     finally:
         admin.close()
     results = ub.compare_business(p["business_checks"], (p["baseline"] or {}).get("business") or {}, current)
@@ -128,6 +147,8 @@ def main() -> None:
         baseline_health=dict(type="dict"),
         max_response_ratio=dict(type="float", default=3.0),
         fail_on_mismatch=dict(type="bool", default=False),
+        check_role=dict(type="str", default=ub.DEFAULT_CHECK_ROLE),
+        statement_timeout=dict(type="float", default=ub.DEFAULT_STATEMENT_TIMEOUT),
     )
     module = AnsibleModule(argument_spec=spec, required_if=[("mode", "compare", ("baseline",))],
                            supports_check_mode=True)

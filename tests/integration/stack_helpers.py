@@ -91,7 +91,7 @@ def remove_stack(stack: str) -> None:
         docker("rm", "-f", "-v", *ids, check=False)
     for vol in docker("volume", "ls", "-q", "--filter", f"name={stack}").stdout.split():
         docker("volume", "rm", vol, check=False)
-    for net in ("ingress", "app", "data"):
+    for net in ("ingress", "app", "data", "db"):
         docker("network", "rm", f"{stack}-{net}", check=False)
 
 

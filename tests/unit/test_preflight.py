@@ -216,3 +216,23 @@ def test_load_role_options_refuses_bad_names():
         pf.load_role_options(ROLES, "../etc")
     with pytest.raises(ValueError, match="entry point"):
         pf.load_role_options(ROLES, "redis", "nope")
+
+
+@pytest.mark.parametrize("network, fragment", [
+    ("bridge", "not Docker's 'bridge'"), ("host", "not Docker's 'host'"), ("none", "not Docker's 'none'"),
+    ("st-app", "not odoo_app_network ('st-app')"), ("st-data", "not odoo_data_network ('st-data')"),
+    ("st-ingress", "not the ingress network ('st-ingress')"),
+])
+def test_odoo_db_network_shared_with_others_is_refused(network, fragment):
+    values = {"odoo_stack": "st", "odoo_app_network": "st-app", "odoo_data_network": "st-data",
+              "odoo_db_network": network}
+    errors = pf.check_role_values("odoo", values, secrets=False)
+    assert len(errors) == 1 and errors[0].startswith("odoo_db_network must be a network of Odoo's own") \
+        and fragment in errors[0], errors
+
+
+@pytest.mark.parametrize("network", ["st-db", "odooops-lan", "corp-db-path"])
+def test_odoo_db_network_of_its_own_passes(network):
+    values = {"odoo_stack": "st", "odoo_app_network": "st-app", "odoo_data_network": "st-data",
+              "odoo_db_network": network}
+    assert pf.check_role_values("odoo", values, secrets=False) == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -138,6 +139,9 @@ def test_backup_then_drill_with_scratch_odoo(pgbr, moto, s3, s3_bucket, docker_e
                         capture_output=True, text=True)
     assert ps.stdout.strip() == ""
     assert os.listdir(tmp_path / "drill") == []
+    # the scratch data directory was made by mkdtemp (random name, 0700, the Odoo uid's), not <work>/<db name>
+    made = set(re.findall(r"/drill/odooops-drill-[a-z0-9_]{8}\b", drill.stdout))
+    assert len(made) == 1, drill.stdout[-3000:]
     for run in (backup, drill):
         for secret in (DB_PASSWORD, SECRET_KEY, KEY_A):
             assert secret not in run.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 
@@ -53,3 +54,26 @@ def test_bad_argument_is_refused():
     res = playbook("-i", "inventories/examples/dedicated", "tests/integration/odoo/playbooks/inventory_check.yml",
                    extra_vars=bad)
     assert res.returncode != 0 and "odoo_db_sslmode" in res.stdout
+
+
+# stacks of the example inventories' app hosts (hybrid: one per host)
+EXAMPLE_STACKS = {"dedicated": {"shopco"}, "multitenant": {"pool1"}, "hybrid": {"pool", "megamart"}}
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_example_odoo_db_network_is_its_own(name):
+    """Odoo reaches the db hosts over a network of its stack's own, never Docker's default bridge (where every
+    container of the app host would reach 8069 past the edge)."""
+    res = playbook("-i", f"inventories/examples/{name}", "tests/integration/odoo/playbooks/inventory_check.yml",
+                   extra_vars=SECRETS)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    found = set(re.findall(r"networks: db=([\w.-]+) app=([\w.-]+) data=([\w.-]+)", res.stdout))
+    assert found == {(f"{s}-db", f"{s}-app", f"{s}-data") for s in EXAMPLE_STACKS[name]}, res.stdout[-3000:]
+
+
+@pytest.mark.parametrize("network", ["bridge", "host", "shopco-app", "shopco-ingress"])
+def test_shared_db_network_is_refused(network):
+    res = playbook("-i", "inventories/examples/dedicated", "tests/integration/odoo/playbooks/inventory_check.yml",
+                   extra_vars={**SECRETS, "odoo_db_network": network})
+    assert res.returncode != 0
+    assert "odoo_db_network must be a network of Odoo's own" in res.stdout, res.stdout[-3000:]

@@ -253,3 +253,63 @@ def test_odoo_refuses_a_db_host_with_a_certificate_from_another_ca(stack, sim_ho
         assert "certificate verify failed" in json.loads(refused.stdout)["error"], refused.stdout
     again = odoo_connects()
     assert again.returncode == 0 and json.loads(again.stdout)["exists"] is True, again.stdout + again.stderr
+
+
+def odoo_addresses() -> dict[str, dict[str, str]]:
+    """container -> {network: address} of the stack's web and cron containers."""
+    ids = docker("ps", "-q", "--filter", f"label=org.odooops.stack={STACK}",
+                 "--filter", "label=org.odooops.odoo-role").stdout.split()
+    out = {}
+    for info in json.loads(docker("inspect", *ids).stdout) if ids else []:
+        if info["Config"]["Labels"].get("org.odooops.odoo-role") in ("web", "cron"):
+            out[info["Name"].lstrip("/")] = {n: v["IPAddress"] for n, v in info["NetworkSettings"]["Networks"].items()}
+    return out
+
+
+def reaches_8069(network: str, addresses: list[str]) -> dict[str, bool]:
+    """From a throwaway container on network (another workload of the app host): which addresses accept a TCP
+    connection on Odoo's 8069."""
+    code = ("import json, socket, sys\nout = {}\nfor a in sys.argv[1:]:\n  try:\n"
+            "    socket.create_connection((a, 8069), timeout=3).close(); out[a] = True\n"
+            "  except OSError:\n    out[a] = False\nprint(json.dumps(out))\n")
+    res = docker("run", "--rm", "--network", network, "--label", f"org.odooops.stack={STACK}",
+                 "--entrypoint", "python3", "odooops/odoo-double:17.0-a", "-c", code, *addresses)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def test_nothing_but_the_edge_reaches_odoo(stack, sim_hosts, ansible_playbook):
+    """Odoo's db path is a network of the stack's own (<stack>-db, the role's default on a real app host): a
+    container of the app host on Docker's default bridge, on a network of its own, or on the hosts' LAN cannot
+    open Odoo's 8069 (web or cron); the edge still serves /web/login and Odoo still writes through PostgreSQL."""
+    db_net, other, lan = f"{STACK}-db", f"{STACK}-elsewhere", PREFIX + "lan"
+    # a real app host routes <stack>-db to the db hosts; here they are containers of the same engine, so they
+    # join <stack>-db under their names as that route would (pg_hba's samenet admits it), before the role runs
+    docker("network", "create", "--label", f"org.odooops.stack={STACK}", "--label", "org.odooops.network=db", db_net)
+    docker("network", "create", "--label", f"org.odooops.stack={STACK}", other)
+    for host in ("db1", "db2"):
+        docker("network", "connect", "--alias", host, db_net, sim_hosts[host])
+    try:
+        run = ansible_playbook(ROLLOUT, extra_vars={**VARS, "odoo_db_network": db_net})
+        stack["runs"].append(run)
+        assert run.rc == 0, run.stdout[-4000:]
+        found = odoo_addresses()
+        webs = {n: a for n, a in found.items() if "-odoo-web-" in n}
+        assert len(webs) == 2 and f"{STACK}-odoo-cron" in found, found
+        for name, nets in found.items():
+            expected = {db_net, f"{STACK}-data"} | ({f"{STACK}-app"} if name in webs else set())
+            assert set(nets) == expected, (name, nets)  # the cron left the LAN it was on
+        addresses = sorted({a for nets in found.values() for a in nets.values()})
+        for network in ("bridge", other, lan):
+            reached = reaches_8069(network, addresses)
+            assert not any(reached.values()), (network, reached)
+        # the same probe from the app network, where the edge is: the web containers answer there
+        on_app = [nets[f"{STACK}-app"] for nets in webs.values()]
+        assert all(reaches_8069(f"{STACK}-app", on_app).values())
+        with urllib.request.urlopen(f"http://127.0.0.1:{HTTP_PORT}/web/login", timeout=10) as resp:
+            assert resp.status == 200 and "oe_login_form" in resp.read().decode()
+        status, body = fetch_from_app_network("/odooops/ping?write=1")
+        assert status == 200 and json.loads(body)["db"]["in_recovery"] is False, body
+    finally:
+        for host in ("db1", "db2"):
+            docker("network", "disconnect", "-f", db_net, sim_hosts[host], check=False)
+        docker("network", "rm", other, check=False)

@@ -1,6 +1,7 @@
 """platform_baseline logic on a real PostgreSQL 15 primary with a real streaming standby."""
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -72,3 +73,72 @@ def test_business_checks_are_read_only_and_validated(pg, odoo_db):
     assert pg.psql("SELECT count(*) FROM res_partner", dbname=odoo_db) == "52"
     with pytest.raises(ub.BaselineError, match="give expect, unchanged, min or max"):
         ub.validate_checks([{"name": "x", "sql": "SELECT 1"}])
+
+
+# -- least privilege: one statement per check, a pg_read_all_data role, a statement timeout --------------------
+def _role(pg, role=ub.DEFAULT_CHECK_ROLE) -> str:
+    return pg.psql(f"SELECT rolsuper::text || ',' || rolcanlogin::text || ',' || (rolpassword IS NULL)::text || ','"
+                   f" || array(SELECT b.rolname FROM pg_auth_members m JOIN pg_roles b ON b.oid = m.roleid "
+                   f"WHERE m.member = a.oid)::text FROM pg_authid a WHERE rolname = '{role}'")
+
+
+def test_multi_statement_check_refused_before_anything_runs(pg, odoo_db):
+    admin = pgu.connect({"login_host": "127.0.0.1", "login_port": pg.port, "login_user": "postgres"})
+    checks = [{"name": "first", "sql": "SELECT count(*) FROM res_partner", "min": 0},
+              {"name": "escape", "sql": "SELECT 1; COMMIT; CREATE TABLE leastpriv_x()", "min": 0}]
+    for conn in (admin, None):  # with or without a connection: refused before it is used
+        with pytest.raises(ub.BaselineError, match="business check 'escape' refused: ';' outside a string literal"):
+            ub.run_business_checks(conn, checks)
+    assert pg.psql("SELECT to_regclass('public.leastpriv_x') IS NULL", dbname=odoo_db) == "t"
+
+
+def test_checks_run_as_a_read_only_role_without_server_programs(pg, odoo_db):
+    params = {"login_host": "127.0.0.1", "login_port": pg.port, "login_user": "postgres"}
+    admin = pgu.connect(params)
+    marker = f"/tmp/{os.environ.get('ODOOOPS_TEST_PREFIX', 'odooops-t-')}copy-{os.urandom(4).hex()}"
+    try:
+        with ub.checks_connection(admin, params, odoo_db) as db:
+            assert pgu.scalar(db, "SELECT current_user") == ub.DEFAULT_CHECK_ROLE
+            assert ub.run_business_checks(db, CHECKS)["priced products"] == 200  # reads every table
+            assert _role(pg) == "false,true,false,{pg_read_all_data}"
+            with pytest.raises(ub.BaselineError, match="check 'copy'.*pg_execute_server_program"):
+                ub.run_business_checks(db, [{"name": "copy", "sql": f"COPY (SELECT 1) TO PROGRAM 'touch {marker}'",
+                                             "min": 0}])
+            with pytest.raises(ub.BaselineError, match="check 'write'.*read-only transaction"):
+                ub.run_business_checks(db, [{"name": "write", "sql": "UPDATE res_partner SET name = 'x'",
+                                             "min": 0}])
+            # outside the READ ONLY transaction too (the role's own privileges), the write is denied
+            db.autocommit = True
+            with pytest.raises(pgu.psycopg2.Error, match="permission denied"):
+                pgu.query(db, "SET default_transaction_read_only = off")
+                pgu.query(db, "UPDATE res_partner SET name = 'x'")
+        assert not os.path.exists(marker)
+        assert _role(pg) == "false,false,true,{pg_read_all_data}"  # the login is gone after the checks
+        # a role of that name that is not the checks role's (or was given more) is refused, and left alone
+        pg.psql(f"GRANT pg_execute_server_program TO {ub.DEFAULT_CHECK_ROLE}")
+        with pytest.raises(ub.BaselineError, match="must be a member of pg_read_all_data only"), \
+                ub.checks_connection(admin, params, odoo_db):
+            pass
+        pg.psql("CREATE ROLE app_login LOGIN PASSWORD 'keep-me'")
+        with pytest.raises(ub.BaselineError, match="'app_login' exists and was not made for the business checks"), \
+                ub.checks_connection(admin, params, odoo_db, role="app_login"):
+            pass
+        assert pg.psql("SELECT rolcanlogin FROM pg_roles WHERE rolname = 'app_login'") == "t"
+    finally:
+        if os.path.exists(marker):
+            os.unlink(marker)
+        admin.close()
+
+
+def test_long_check_is_cut_by_the_statement_timeout(pg, odoo_db):
+    params = {"login_host": "127.0.0.1", "login_port": pg.port, "login_user": "postgres"}
+    admin = pgu.connect(params)
+    with ub.checks_connection(admin, params, odoo_db) as db:
+        t0 = time.monotonic()
+        with pytest.raises(ub.BaselineError, match="check 'slow'.*statement timeout"):
+            ub.run_business_checks(db, [{"name": "slow", "sql": "SELECT pg_sleep(20)", "min": 0}],
+                                   statement_timeout=1)
+        assert time.monotonic() - t0 < 10
+        # the next check of the same connection runs normally
+        assert ub.run_business_checks(db, [{"name": "fast", "sql": "SELECT 1", "expect": 1}]) == {"fast": 1}
+    admin.close()

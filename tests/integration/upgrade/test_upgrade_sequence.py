@@ -193,7 +193,36 @@ def test_volume_filestore_snapshot_check_mode_and_refusal(double_stack):
     assert fs.create("odoo")["changed"] and not fs.create("odoo")["changed"]
     res = fs.restore("odoo")
     assert res["changed"] and res["failed_path"] is None  # there was no live filestore
-    assert fs.probe("odoo", "odoo__pre_upgrade") == {"live": True, "snapshot": False, "files": 0}
+    assert fs.probe("odoo", "odoo__pre_upgrade") == {"live": True, "snapshot": False, "files": 0, "user": "101:101"}
+
+
+def test_volume_filestore_helper_runs_as_odoo_uid_in_a_random_work_dir(double_stack):
+    """The helper is not root: its processes run as the Odoo uid:gid, what it makes is Odoo's, and the copy is
+    made in a mktemp work directory (random name) that is gone afterwards, whether the copy succeeded or not."""
+    stack = double_stack
+    docker("volume", "create", "--label", "org.odooops.testbed=1", "--label", stack.label, stack.volume)
+    # Odoo's files, as Odoo (uid 101) writes them into its data volume
+    docker("run", "--rm", "-v", f"{stack.volume}:/var/lib/odoo", "--entrypoint", "sh", IMAGE_A, "-c",
+           "mkdir -p /var/lib/odoo/filestore/odoo/ab && echo x > /var/lib/odoo/filestore/odoo/ab/abcd")
+    fs = VolumeFilestore(stack.engine, stack.volume, IMAGE_A)
+    assert fs.probe("odoo", "odoo__pre_upgrade")["user"] == "101:101"  # id -u:id -g inside the helper
+    assert fs.create("odoo", replace=True)["files"] == 1
+    first = fs.last_work
+    assert fs.create("odoo", replace=True)["changed"]
+    assert first and fs.last_work and first != fs.last_work
+    assert first.startswith("/var/lib/odoo/filestore/.odooops-work.")
+    listing = docker("run", "--rm", "-v", f"{stack.volume}:/v:ro", "--entrypoint", "sh", IMAGE_A, "-c",
+                     "cd /v/filestore && ls -A && stat -c '%n %u:%g' odoo__pre_upgrade odoo__pre_upgrade/ab/abcd")
+    names = listing.splitlines()
+    assert sorted(names[:2]) == ["odoo", "odoo__pre_upgrade"], listing  # no work directory left
+    assert names[2:] == ["odoo__pre_upgrade 101:101", "odoo__pre_upgrade/ab/abcd 101:101"]
+    # a failing copy (a file the Odoo uid cannot read) leaves no work directory either
+    docker("run", "--rm", "-v", f"{stack.volume}:/var/lib/odoo", "--user", "0:0", "--entrypoint", "sh", IMAGE_A, "-c",
+           "mkdir /var/lib/odoo/filestore/odoo/root && chmod 0700 /var/lib/odoo/filestore/odoo/root")
+    with pytest.raises(snap.SnapshotError, match="filestore create"):
+        fs.create("odoo", replace=True)
+    assert "odooops-work" not in docker("run", "--rm", "-v", f"{stack.volume}:/v:ro", "--entrypoint", "ls", IMAGE_A,
+                                        "-A", "/v/filestore")
 
 
 def derived_image(tag: str, steps: str) -> str:
