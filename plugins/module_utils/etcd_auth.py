@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import base64
 import json
-import ssl
 import urllib.error
 import urllib.request
+
+from ansible_collections.odooops.hosting.plugins.module_utils.patroni import tls_context
 
 AUTH_DISABLED = "authentication is not enabled"
 NOT_FOUND = ("not found",)
@@ -41,16 +42,6 @@ def b64(data: bytes | str) -> str:
 
 def unb64(text: str | None) -> bytes:
     return base64.b64decode(text or "")
-
-
-def tls_context(ca_file: str, cert_file: str = "", key_file: str = "") -> ssl.SSLContext:
-    """Verifies the server against ca_file (certificate and hostname); presents cert_file/key_file if given."""
-    ctx = ssl.create_default_context(cafile=ca_file)
-    ctx.check_hostname = True
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    if cert_file:
-        ctx.load_cert_chain(cert_file, key_file or None)
-    return ctx
 
 
 class Client:

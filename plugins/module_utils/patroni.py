@@ -33,6 +33,14 @@ def node_key(name: str) -> str:
     return "".join(c if c.isalnum() or c == "_" else "_" for c in name.lower())
 
 
+# the argument spec of a module that talks TLS to Patroni or etcd: the platform CA, and its client certificate
+CLIENT_TLS_SPEC = dict(
+    ca_file=dict(type="path", required=True),
+    cert_file=dict(type="path", required=True),
+    key_file=dict(type="path", required=True),
+)
+
+
 def tls_context(ca_file: str, cert_file: str = "", key_file: str = "") -> ssl.SSLContext:
     """Verifies the member against ca_file (certificate and hostname); presents cert_file/key_file if given."""
     ctx = ssl.create_default_context(cafile=ca_file)

@@ -88,15 +88,14 @@ enabled_now:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.odooops.hosting.plugins.module_utils.etcd_auth import Client, EtcdError, ensure_auth
+from ansible_collections.odooops.hosting.plugins.module_utils.patroni import CLIENT_TLS_SPEC
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             endpoint=dict(type="str", required=True),
-            ca_file=dict(type="path", required=True),
-            cert_file=dict(type="path", required=True),
-            key_file=dict(type="path", required=True),
+            **CLIENT_TLS_SPEC,
             root_password=dict(type="str", required=True, no_log=True),
             user=dict(type="str", default="patroni"),
             password=dict(type="str", required=True, no_log=True),

@@ -115,6 +115,7 @@ seconds:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.odooops.hosting.plugins.module_utils.patroni import (
+    CLIENT_TLS_SPEC,
     Api,
     Cluster,
     PatroniError,
@@ -127,9 +128,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             api_urls=dict(type="dict", required=True),
-            ca_file=dict(type="path", required=True),
-            cert_file=dict(type="path", required=True),
-            key_file=dict(type="path", required=True),
+            **CLIENT_TLS_SPEC,
             api_user=dict(type="str", default="patroni"),
             api_password=dict(type="str", default="", no_log=True),
             state=dict(type="str", default="info", choices=["info", "switchover", "failover", "rejoin"]),

@@ -43,7 +43,8 @@ def test_round_trip_any_size(size):
     data = os.urandom(size)
     blob = encrypt(data)
     assert decrypt(blob) == data
-    assert data == b"" or data not in blob
+    # the plaintext is not in the blob: asked of 16 bytes or more (a shorter random string turns up by chance)
+    assert size < 16 or data not in blob
 
 
 def test_truncated_at_chunk_boundary_is_detected():
