@@ -46,6 +46,8 @@ VARS = {
     # until it reads the ACL user from ODOO_SESSION_REDIS_URL, it takes it from ODOO_SESSION_REDIS_USER)
     "odoo_session_redis": True,
     "odoo_session_redis_env": {"ODOO_SESSION_REDIS_USER": "odoo"},
+    # every statement the db tier runs during provisioning is logged: no secret may be among them
+    "postgres_settings": {"log_statement": "'all'"},
 }
 PLAYBOOK = "playbooks/provision.yml"
 # a release rollout: only the odoo role, once provision.yml has converged the rest
@@ -221,6 +223,15 @@ def test_secrets_absent_from_output_and_files(stack, sim_hosts):
     inspect = docker("inspect", *ids).stdout
     for name, secret in SECRETS.items():
         assert secret not in inspect, name
+    # nor in what PostgreSQL logged while provision.yml created roles, databases and Odoo's tables
+    # (log_statement = all from the clusters' first start): roles get SCRAM verifiers, never the password
+    for host in ("db1", "db2"):
+        assert docker("exec", sim_hosts[host], "runuser", "-u", "postgres", "--", "psql", "-XAtqc",
+                      "show log_statement").stdout.strip() == "all"
+        log = docker("exec", sim_hosts[host], "sh", "-c", "cat /var/log/postgresql/*.log").stdout
+        assert "statement:" in log, f"{host}: nothing logged"
+        for name, secret in SECRETS.items():
+            assert secret not in log, f"{name} in {host}'s PostgreSQL log"
     # the master password is stored hashed
     conf = docker("exec", app, "sh", "-c", f"cat /etc/odooops/{STACK}/odoo/cron.conf").stdout
     assert "admin_passwd = $pbkdf2-sha512$" in conf
