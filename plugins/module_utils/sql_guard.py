@@ -40,16 +40,9 @@ def statement_semicolons(sql: str) -> list[int]:
             end = sql.find("\n", i)
             i = n if end < 0 else end + 1
         elif ch == "/" and nxt == "*":  # block comment, nested as PostgreSQL nests them
-            depth, i = 1, i + 2
-            while depth:
-                if i >= n:
-                    raise SqlGuardError("unterminated /* comment")
-                if sql.startswith("/*", i):
-                    depth, i = depth + 1, i + 2
-                elif sql.startswith("*/", i):
-                    depth, i = depth - 1, i + 2
-                else:
-                    i += 1
+            i = _block_comment_end(sql, i)
+            if i < 0:
+                raise SqlGuardError("unterminated /* comment")
         elif ch == "'":
             # E'...' (and e'...') take backslash escapes; every other form only doubles the quote
             prev = sql[i - 1] if i else ""
@@ -92,6 +85,21 @@ def _skip_quoted(sql: str, start: int, quote: str, backslash: bool) -> int:
     raise SqlGuardError(f"unterminated {what}")
 
 
+def _block_comment_end(sql: str, start: int) -> int:
+    """Index just past the /* ... */ comment opening at ``start`` (nested as PostgreSQL nests them), or -1."""
+    depth, i, n = 1, start + 2, len(sql)
+    while depth:
+        if i >= n:
+            return -1
+        if sql.startswith("/*", i):
+            depth, i = depth + 1, i + 2
+        elif sql.startswith("*/", i):
+            depth, i = depth - 1, i + 2
+        else:
+            i += 1
+    return i
+
+
 def _blank(sql: str) -> bool:
     """True when ``sql`` holds only blanks and comments."""
     i, n = 0, len(sql)
@@ -102,14 +110,9 @@ def _blank(sql: str) -> bool:
             end = sql.find("\n", i)
             i = n if end < 0 else end + 1
         elif sql.startswith("/*", i):
-            depth, i = 1, i + 2
-            while depth and i < n:
-                if sql.startswith("/*", i):
-                    depth, i = depth + 1, i + 2
-                elif sql.startswith("*/", i):
-                    depth, i = depth - 1, i + 2
-                else:
-                    i += 1
+            i = _block_comment_end(sql, i)
+            if i < 0:
+                return True  # an unterminated comment runs to the end: nothing but comment follows
         else:
             return False
     return True
