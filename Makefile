@@ -14,7 +14,9 @@ bootstrap:
 demo: bootstrap
 	@scripts/demo.sh
 
+## make demo-down: everything the demo made (its hosts, and the stacks it started on this engine)
 demo-down:
+	@$(VENV)/bin/python -m testbed stack down --stack odooops --stack odooops-rehearsal
 	@$(VENV)/bin/python -m testbed hosts down
 
 lint:

@@ -4,7 +4,7 @@
 #   -> upgrade (success, then a failure that rolls back) -> switchover -> DR drill
 # Idempotent: a second run converges the same platform again. Secrets stay in the vault file
 # (inventories/local/group_vars/all/vault.yml, encrypted with .odooops/vault-pass): never on a command line,
-# never printed. 'make demo-down' removes the simulated hosts.
+# never printed. 'make demo-down' removes the simulated hosts and the demo's stacks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg"

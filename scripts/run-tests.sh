@@ -98,8 +98,14 @@ for rc_path in sorted(glob.glob(os.path.join(out, "*.rc"))):
         for case in ET.parse(xml_path).getroot().iter("testcase"):
             case_id = case.get("classname", "").replace(".", "/") + ".py::" + case.get("name", "")
             timings.append((float(case.get("time", 0)), name, case_id))
-            if case.find("failure") is not None or case.find("error") is not None:
-                failed_ids.append(f"[{name}] {case_id}")
+            problem = case.find("failure")
+            problem = problem if problem is not None else case.find("error")
+            if problem is not None:
+                # why it failed: the message and the end of the traceback (CI keeps only the end of the output)
+                text = (problem.get("message", "") + "\n" + (problem.text or "")).strip().splitlines()
+                why = "\n".join("      | " + line[:300] for line in (text[:3] + ["..."] + text[-9:]
+                                                                if len(text) > 12 else text))
+                failed_ids.append(f"[{name}] {case_id}\n{why}")
             skip = case.find("skipped")
             if skip is None:
                 continue

@@ -3,6 +3,7 @@
     python -m testbed images            build (or reuse) the local images
     python -m testbed hosts up|down|status [--prefix odooops-] [--network odooops-lan]
     python -m testbed s3 up [--prefix odooops-] [--network odooops-lan] [--port 9000]
+    python -m testbed stack down [--stack odooops]   the containers, volumes and networks of a stack
 """
 from __future__ import annotations
 
@@ -25,9 +26,15 @@ def main(argv: list[str] | None = None) -> int:
     s3.add_argument("--prefix", default=hosts.DEFAULT_PREFIX)
     s3.add_argument("--network", default=hosts.DEFAULT_NETWORK)
     s3.add_argument("--port", type=int, default=None)
+    st = sub.add_parser("stack")
+    st.add_argument("action", choices=["down"])
+    st.add_argument("--stack", action="append", default=None)
     args = parser.parse_args(argv)
     if args.cmd == "images":
         images.build_all()
+    elif args.cmd == "stack":
+        for stack in args.stack or ["odooops"]:
+            print(f"stack {stack}: {len(hosts.stack_down(stack))} container(s) removed")
     elif args.cmd == "s3":
         info = hosts.s3_up(prefix=args.prefix, network=args.network, host_port=args.port)
         print(f"s3 {info['container']}: {info['endpoint']} (hosts: {info['lan_endpoint']})")

@@ -83,6 +83,29 @@ def down(prefix: str = DEFAULT_PREFIX, network: str | None = None) -> list[str]:
     return ids
 
 
+STACK_NETWORKS = ("ingress", "app", "data", "db")
+STACK_VOLUMES = ("odoo-data", "redis-data", "redis-conf", "traefik-dynamic", "traefik-certs", "traefik-acme",
+                 "drill-scratch")
+
+
+def stack_down(stack: str) -> list[str]:
+    """Remove what the roles started for one stack on this machine's engine: its labelled containers, the named
+    volumes they mounted (and the drill's scratch volume), its networks. Nothing of another stack: names are
+    matched exactly, never as a prefix."""
+    ids = _docker("ps", "-aq", "--filter", f"label=org.odooops.stack={stack}").stdout.split()
+    volumes = {f"{stack}-{name}" for name in STACK_VOLUMES}
+    if ids:
+        mounts = _docker("inspect", "-f", '{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}} {{end}}{{end}}',
+                         *ids, check=False).stdout.split()
+        volumes |= {name for name in mounts if name.startswith(stack + "-")}
+        _docker("rm", "-f", "-v", *ids, check=False)
+    for vol in sorted(volumes):
+        _docker("volume", "rm", vol, check=False)
+    for net in STACK_NETWORKS:
+        _docker("network", "rm", f"{stack}-{net}", check=False)
+    return ids
+
+
 RESET_POSTGRES = r"""
 set -u
 for c in $(pg_lsclusters --no-header 2>/dev/null | awk '{print $1"/"$2}'); do

@@ -15,6 +15,8 @@ import time
 
 import yaml
 
+from testbed import hosts as tb_hosts
+
 SAMPLER_IMAGE = "odooops/odoo-double:17.0-a"
 
 # Runs inside a container on the stack's app network until SIGTERM, then prints one JSON line:
@@ -45,7 +47,8 @@ while not stop:
                 errors.append(f"{time.time():.2f} unexpected answer")
     except Exception as exc:
         fail += 1
-        errors.append(f"{time.time():.2f} {exc}")
+        body = exc.read()[:200].decode(errors="replace") if hasattr(exc, "read") else ""
+        errors.append(f"{time.time():.2f} {exc} {body}".strip())
     time.sleep(max(0.0, PERIOD - (time.monotonic() - t)))
 print(json.dumps({"ok": ok, "fail": fail, "errors": errors[:10]}), flush=True)
 """
@@ -89,13 +92,7 @@ class TrafficSampler:
 
 def remove_stack(stack: str) -> None:
     """Remove only what this stack started: its labelled containers, then its volumes and networks."""
-    ids = docker("ps", "-aq", "--filter", f"label=org.odooops.stack={stack}").stdout.split()
-    if ids:
-        docker("rm", "-f", "-v", *ids, check=False)
-    for vol in docker("volume", "ls", "-q", "--filter", f"name={stack}").stdout.split():
-        docker("volume", "rm", vol, check=False)
-    for net in ("ingress", "app", "data", "db"):
-        docker("network", "rm", f"{stack}-{net}", check=False)
+    tb_hosts.stack_down(stack)
 
 
 # with ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks, each task header is followed by a line like

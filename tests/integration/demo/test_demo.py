@@ -73,7 +73,11 @@ def run_demo(tree: str, ports: dict) -> tuple[str, dict]:
     env.pop("ODOOOPS_TEST_PREFIX", None)
     res = subprocess.run(["make", "demo"], cwd=tree, env=env, capture_output=True, text=True, timeout=2700)
     out = res.stdout + res.stderr
-    assert res.returncode == 0, f"make demo failed (exit {res.returncode}):\n{out[-6000:]}"
+    if res.returncode != 0:
+        # the step and Ansible's fatal lines first: CI shows only the head of a failure's message
+        key = [line[:400] for line in out.splitlines() if line.startswith(("!! demo FAILED", "fatal:", "failed:"))
+               or "FAILED!" in line]
+        pytest.fail(f"make demo failed (exit {res.returncode}): {' / '.join(key[-4:])}\n{out[-6000:]}")
     with open(os.path.join(tree, ".odooops", "demo-report.jsonl"), encoding="utf-8") as fh:
         steps = {r["step"]: r for r in map(json.loads, fh)}
     return out, steps
