@@ -56,8 +56,8 @@ def test_single_tenant_objects(single_spec):
 def test_hpa_maximum_is_the_connection_budget(single_spec):
     _, (t,) = r.render(single_spec)
     hpa = by_id(t)["HorizontalPodAutoscaler/retail-prod-shop/odoo-web"]["spec"]
-    # limits 2 CPUs / 3 GiB: 5 workers; budget 400 - 10; per replica (5+1)*4*2 = 48; cron (2+1)*4 = 12
-    expected = sizing.max_web_replicas(390, 5, 4, 2)
+    # limits 2 CPUs / 3 GiB: 5 workers; budget 400 - 10; per replica (5+1)*4*2 = 48; cron (2+1)*8 = 24
+    expected = sizing.max_web_replicas(390, 5, 4, 2, 8)
     assert expected == 7
     assert hpa["maxReplicas"] == expected == t.sizing["max_replicas"]
     assert hpa["minReplicas"] == 2
