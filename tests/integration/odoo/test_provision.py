@@ -42,10 +42,8 @@ VARS = {
     "traefik_sites": [{"host": "localhost"}],
     "odoo_healthcheck_start_period": "5s",
     "odoo_rollout_timeout": 30,
-    # sessions in Redis through the session_redis addon's settings file (the double reads the same variables;
-    # until it reads the ACL user from ODOO_SESSION_REDIS_URL, it takes it from ODOO_SESSION_REDIS_USER)
+    # sessions in Redis through the session_redis addon's settings file (the double reads the same variables)
     "odoo_session_redis": True,
-    "odoo_session_redis_env": {"ODOO_SESSION_REDIS_USER": "odoo"},
     # every statement the db tier runs during provisioning is logged: no secret may be among them
     "postgres_settings": {"log_statement": "'all'"},
 }
