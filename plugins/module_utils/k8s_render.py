@@ -501,12 +501,17 @@ def odoo_container(t: Tenant, name: str, resources: dict, extra_args: list | Non
         "volumeMounts": mounts,
     }
     if probes:
-        http = {"httpGet": {"path": "/web/health", "port": "http"}}
+        # liveness: /web/health, which Odoo answers without touching a database (the process runs); readiness:
+        # the login page of the tenant's database (selected by odoo.conf's dbfilter, through the tenant's first host
+        # name for a %h/%d filter), which answers 200 only once that database loads
+        health = {"httpGet": {"path": "/web/health", "port": "http"}}
+        login = {"httpGet": {"path": "/web/login", "port": "http",
+                             **({"httpHeaders": [{"name": "Host", "value": t.hosts[0]}]} if t.hosts else {})}}
         container["ports"] = [{"name": "http", "containerPort": ODOO_HTTP_PORT, "protocol": "TCP"},
                               {"name": "gevent", "containerPort": ODOO_GEVENT_PORT, "protocol": "TCP"}]
-        container["startupProbe"] = {**http, "periodSeconds": 5, "failureThreshold": 60, "timeoutSeconds": 3}
-        container["readinessProbe"] = {**http, "periodSeconds": 10, "failureThreshold": 3, "timeoutSeconds": 3}
-        container["livenessProbe"] = {**http, "periodSeconds": 20, "failureThreshold": 6, "timeoutSeconds": 5}
+        container["startupProbe"] = {**health, "periodSeconds": 5, "failureThreshold": 60, "timeoutSeconds": 3}
+        container["readinessProbe"] = {**login, "periodSeconds": 10, "failureThreshold": 3, "timeoutSeconds": 5}
+        container["livenessProbe"] = {**health, "periodSeconds": 20, "failureThreshold": 6, "timeoutSeconds": 5}
     return container
 
 

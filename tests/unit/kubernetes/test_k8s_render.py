@@ -33,7 +33,8 @@ def test_single_tenant_objects(single_spec):
     assert web["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
     pod = web["template"]["spec"]
     c = pod["containers"][0]
-    assert c["readinessProbe"]["httpGet"]["path"] == "/web/health"
+    # readiness loads the database (the login page), liveness does not (/web/health)
+    assert c["readinessProbe"]["httpGet"]["path"] == "/web/login"
     assert c["livenessProbe"]["httpGet"]["path"] == "/web/health"
     assert pod["securityContext"]["runAsNonRoot"] is True and c["securityContext"]["readOnlyRootFilesystem"]
     assert c["command"] == ["odoo"] and "--config=/etc/odoo/odoo.conf" in c["args"]
