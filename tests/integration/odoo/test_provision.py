@@ -101,7 +101,7 @@ def test_provision_serves_odoo(stack):
     status, body = fetch_from_app_network("/odooops/ping?write=1")
     ping = json.loads(body)
     assert status == 200 and ping["db"]["in_recovery"] is False and ping["redis"]["ok"] is True
-    assert "/web/health: {\"status\": \"pass\"}" in run.stdout
+    assert "login page: HTTP 200, login form" in run.stdout
     # published on the host by the edge (Traefik, or its fallback publisher) in front of the web alias
     with urllib.request.urlopen(f"http://127.0.0.1:{HTTP_PORT}/web/health", timeout=10) as resp:
         assert resp.status == 200 and json.loads(resp.read()) == {"status": "pass"}
