@@ -29,7 +29,7 @@ IMAGES: dict[str, str] = {
 BUILD_ARGS: dict[str, dict] = {
     "odooops/odoo-double:17.0-a": {"ODOO_DOUBLE_VARIANT": "a"},
     "odooops/odoo-double:17.0-b": {"ODOO_DOUBLE_VARIANT": "b"},
-    "odooops/odoo-double:17.0-broken": {"ODOO_DOUBLE_VARIANT": "a", "ODOO_DOUBLE_UNHEALTHY": "1"},
+    "odooops/odoo-double:17.0-broken": {"ODOO_DOUBLE_VARIANT": "a", "ODOO_DOUBLE_BROKEN": "1"},
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.odooops.hosting.plugins.module_utils import odoo_passwd, sizing
+from ansible_collections.odooops.hosting.plugins.module_utils import odoo_passwd, preflight, sizing
 
 
 def odoo_sizing(host: dict, reserved_mib: int = 1024, max_workers: int | None = None) -> dict:
@@ -29,6 +29,12 @@ def odoo_connection_demand(app_hosts: list, blue_green: bool = True) -> dict:
     return sizing.connection_demand(app_hosts, blue_green)
 
 
+def odoo_db_maxconn_problems(values: dict) -> list:
+    """Messages (empty: fine) when odoo_db_maxconn / odoo_cron_db_maxconn are too small for Odoo 18 (the rule:
+    module_utils/sizing.py min_db_maxconn)."""
+    return preflight.check_odoo_maxconn(dict(values or {}))
+
+
 def odoo_admin_hash(password: str, rounds: int = odoo_passwd.DEFAULT_ROUNDS) -> str:
     """Hash a master password as Odoo stores admin_passwd; an already hashed value is returned as is."""
     if odoo_passwd.is_hashed(password):
@@ -42,5 +48,6 @@ class FilterModule:
             "odoo_sizing": odoo_sizing,
             "odoo_connection_budget": odoo_connection_budget,
             "odoo_connection_demand": odoo_connection_demand,
+            "odoo_db_maxconn_problems": odoo_db_maxconn_problems,
             "odoo_admin_hash": odoo_admin_hash,
         }

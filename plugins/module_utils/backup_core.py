@@ -164,7 +164,7 @@ class BackupRun:
                  compress: int = 1, lock_mode: str | None = None, lock_days: int = 0, tags: dict | None = None,
                  sse_kms_key_id: str | None = None, odoo_zip: bool = False, part_size: int = 16 * MIB,
                  concurrency: int = 4, statistics_tables: list[str] | None = None, backup_id: str | None = None,
-                 source_host: str | None = None, now: dt.datetime | None = None):
+                 source_host: str | None = None, now: dt.datetime | None = None, odoo_release: dict | None = None):
         self.pg = pg
         self.dump_pg = pg  # aimed at the server holding the snapshot once it is exported (_run)
         self.s3 = s3
@@ -183,6 +183,9 @@ class BackupRun:
         self.part_size = part_size
         self.concurrency = concurrency
         self.statistics_tables = statistics_tables
+        # Odoo's release as its own dump manifest writes it (upgrade_modules.read_image_release: version such as
+        # 18.0+e-20241005, version_info, major_version); without it, the series from base's latest_version
+        self.odoo_release = odoo_release
         self.started = now or utcnow()
         self.backup_id = backup_id or new_backup_id(self.started)
         self.source_host = source_host or socket.getfqdn()
@@ -305,6 +308,8 @@ class BackupRun:
                 cur.execute("SELECT pg_export_snapshot(), now()")
                 snapshot, snapshot_at = cur.fetchone()
                 facts = read_snapshot_facts(cur, self.statistics_tables, counts=False)
+                if self.odoo_release:
+                    facts.update({k: self.odoo_release.get(k) for k in ("version", "version_info", "major_version")})
             if self.filestore_dir and not os.path.isdir(self.filestore_dir) and facts["referenced"]:
                 raise BackupError(f"filestore {self.filestore_dir} not found, but ir_attachment references "
                                   f"{len(facts['referenced'])} files")

@@ -48,7 +48,8 @@ def drill_report(*, db_name: str, backup: dict, restore: dict, verified: dict | 
     if "modules_ok" in stats:
         check("modules", stats["modules_ok"], f"{stats.get('modules')} installed modules match the manifest")
     if health is not None:
-        check("odoo_health", health.get("status") == "pass", f"/web/health answered {health.get('status')!r}")
+        check("odoo_ready", health.get("status") == "pass",
+              f"the restored database's login page: {health.get('status')!r} (HTTP {health.get('http', '?')})")
     pitr_part = None
     if pitr:
         pitr_part = {k: pitr.get(k) for k in ("mode", "target_time", "recovered_to", "newest_archived", "rpo_s",
@@ -85,7 +86,7 @@ def render_summary(report: dict) -> str:
              f"  backup            {report['backup_id']} (snapshot {report['backup_snapshot_at']})",
              f"  RPO achieved      {report['rpo_s']} s (age of the newest recoverable point at drill start)",
              f"  RTO achieved      {report['rto_s']} s (fetch + verify + restore"
-             f"{' + Odoo ready' if any(c['name'] == 'odoo_health' for c in report['checks']) else ''})",
+             f"{' + Odoo ready' if any(c['name'] == 'odoo_ready' for c in report['checks']) else ''})",
              f"  drill             {report['drill_started_at']} -> {report['drill_finished_at']}"]
     pitr = report.get("pitr")
     if pitr:

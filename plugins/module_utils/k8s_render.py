@@ -75,6 +75,7 @@ TENANT_SETTINGS = {
         "reserved_mib": ("int", 256),           # kept out of the worker memory inside the pod
         "cron_threads": ("int", 2),
         "db_maxconn": ("int", 4),
+        "cron_db_maxconn": ("int", 8),          # 3 x cron_threads + 2 at least (sizing.min_db_maxconn)
         "resources": _res("1", "2Gi", "2", "3Gi"),
         "cron_resources": _res("250m", "1Gi", "1", "2Gi"),
         "config_secret": ("str", "odoo-config"),  # Secret holding odoo.conf (never rendered here)
@@ -377,16 +378,20 @@ def _size(t: Tenant) -> dict:
     workers = o["workers"] if o["workers"] is not None else sized["workers"]
     if workers < 1:
         raise K8sRenderError(f"{p}.odoo.workers", "at least one worker is required")
+    for problem in (sizing.check_db_maxconn(o["db_maxconn"], 0, "db_maxconn")
+                    + sizing.check_db_maxconn(o["cron_db_maxconn"], o["cron_threads"], "cron_db_maxconn",
+                                              "cron_threads")):
+        raise K8sRenderError(f"{p}.odoo.{problem.split(' ', 1)[0]}", problem)
     budget = pg["max_connections"] - pg["reserved_connections"]
     if budget <= 0:
         raise K8sRenderError(f"{p}.postgres.max_connections",
                              f"max_connections {pg['max_connections']} minus reserved_connections "
                              f"{pg['reserved_connections']} leaves no connection for Odoo")
-    budget_max = sizing.max_web_replicas(budget, workers, o["db_maxconn"], o["cron_threads"])
+    budget_max = sizing.max_web_replicas(budget, workers, o["db_maxconn"], o["cron_threads"], o["cron_db_maxconn"])
     per_replica = sizing.process_connections(workers, 0, o["db_maxconn"])
     explain = (f"each web replica may open {per_replica} connections ((workers {workers} + 1) x db_maxconn "
                f"{o['db_maxconn']}), counted twice during a rolling update, plus "
-               f"{sizing.process_connections(0, o['cron_threads'], o['db_maxconn'])} for cron, within the budget "
+               f"{sizing.process_connections(0, o['cron_threads'], o['cron_db_maxconn'])} for cron, within the budget "
                f"of max_connections {pg['max_connections']} - {pg['reserved_connections']} reserved = {budget}, "
                f"which holds at most {budget_max} web replicas; lower workers or db_maxconn, or raise "
                f"postgres.max_connections")
@@ -401,7 +406,8 @@ def _size(t: Tenant) -> dict:
         raise K8sRenderError(f"{p}.odoo.max_replicas",
                              f"{max_replicas} is below odoo.replicas {o['replicas']}")
     demand = sizing.connection_demand([{"name": t.key, "web_replicas": max_replicas, "workers": workers,
-                                        "cron_threads": o["cron_threads"], "db_maxconn": o["db_maxconn"]}])
+                                        "cron_threads": o["cron_threads"], "db_maxconn": o["db_maxconn"],
+                                        "cron_db_maxconn": o["cron_db_maxconn"]}])
     tls = t.s["tls"]
     if not tls["secret_name"] and not tls["cert_manager_issuer"]:
         raise K8sRenderError(f"{p}.tls.secret_name", "a TLS secret name (or tls.cert_manager_issuer) is required "
@@ -495,12 +501,17 @@ def odoo_container(t: Tenant, name: str, resources: dict, extra_args: list | Non
         "volumeMounts": mounts,
     }
     if probes:
-        http = {"httpGet": {"path": "/web/health", "port": "http"}}
+        # liveness: /web/health, which Odoo answers without touching a database (the process runs); readiness:
+        # the login page of the tenant's database (selected by odoo.conf's dbfilter, through the tenant's first host
+        # name for a %h/%d filter), which answers 200 only once that database loads
+        health = {"httpGet": {"path": "/web/health", "port": "http"}}
+        login = {"httpGet": {"path": "/web/login", "port": "http",
+                             **({"httpHeaders": [{"name": "Host", "value": t.hosts[0]}]} if t.hosts else {})}}
         container["ports"] = [{"name": "http", "containerPort": ODOO_HTTP_PORT, "protocol": "TCP"},
                               {"name": "gevent", "containerPort": ODOO_GEVENT_PORT, "protocol": "TCP"}]
-        container["startupProbe"] = {**http, "periodSeconds": 5, "failureThreshold": 60, "timeoutSeconds": 3}
-        container["readinessProbe"] = {**http, "periodSeconds": 10, "failureThreshold": 3, "timeoutSeconds": 3}
-        container["livenessProbe"] = {**http, "periodSeconds": 20, "failureThreshold": 6, "timeoutSeconds": 5}
+        container["startupProbe"] = {**health, "periodSeconds": 5, "failureThreshold": 60, "timeoutSeconds": 3}
+        container["readinessProbe"] = {**login, "periodSeconds": 10, "failureThreshold": 3, "timeoutSeconds": 5}
+        container["livenessProbe"] = {**health, "periodSeconds": 20, "failureThreshold": 6, "timeoutSeconds": 5}
     return container
 
 
@@ -683,7 +694,7 @@ def _odoo(t: Tenant) -> list:
                 f"--limit-memory-soft={t.sizing['limit_memory_soft']}",
                 f"--limit-memory-hard={t.sizing['limit_memory_hard']}", f"--db_maxconn={o['db_maxconn']}",
                 "--proxy-mode"]
-    cron_args = ["--workers=0", f"--max-cron-threads={o['cron_threads']}", f"--db_maxconn={o['db_maxconn']}",
+    cron_args = ["--workers=0", f"--max-cron-threads={o['cron_threads']}", f"--db_maxconn={o['cron_db_maxconn']}",
                  "--no-http"]
     web = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": t.meta("odoo-web", "web"), "spec": {
         "selector": {"matchLabels": t.selector("web")},

@@ -27,6 +27,7 @@ from ansible_collections.odooops.hosting.plugins.module_utils.postgres_common im
     as_user_cmd,
     connect,
     execute,
+    int_to_lsn,
     lsn_to_int,
     query,
     scalar,
@@ -236,12 +237,12 @@ class LocalCluster:
         self.runner = runner or subprocess_runner
 
     def _run(self, cmd: list[str], env: dict | None = None, what: str = "", timeout: float = 600,
-             as_postgres: bool = True) -> str:
+             as_postgres: bool = True, with_stderr: bool = False) -> str:
         rc, out, err = self.runner(as_user_cmd(cmd, self.os_user) if as_postgres else cmd, env=env,
                                    timeout=timeout)
         if rc != 0:
             raise PostgresError(f"{what or cmd[0]} failed (rc={rc}): {(err or out).strip()[-800:]}")
-        return out
+        return out + (err or "") if with_stderr else out
 
     def bin(self, tool: str) -> str:
         return os.path.join(self.bin_dir, tool)
@@ -439,6 +440,73 @@ def ensure_slot(primary_conn, slot: str) -> bool:
     return True
 
 
+WAL_SEGMENT = 16 * 1024 * 1024
+FIRST_NORMAL_OID = 16384  # relfilenodes below it are the catalogs' (pg_statistic written by ANALYZE among them)
+_DIVERGED = re.compile(r"diverged at WAL location ([0-9A-Fa-f]+/[0-9A-Fa-f]+) on timeline (\d+)")
+_WALDUMP = re.compile(r"rmgr: (\w+)\s.*?tx:\s+(\d+), lsn: ([0-9A-Fa-f]+/[0-9A-Fa-f]+),.*?desc: (\w+)(.*)$")
+_USER_REL = re.compile(r"rel \d+/\d+/(\d+)")
+
+
+def parse_divergence(pg_rewind_output: str) -> tuple[str, int] | None:
+    """(LSN, timeline) where this node's history left the new primary's, from pg_rewind's output."""
+    m = _DIVERGED.search(pg_rewind_output)
+    return (m.group(1), int(m.group(2))) if m else None
+
+
+def count_lost(waldump_output: str, diverged_at: str) -> dict:
+    """What this node committed after the divergence point, that the new primary never received: from a
+    pg_waldump listing that starts at or before that point. `user_commits` counts the transactions that wrote to
+    a user relation (relfilenode >= 16384: an application's writes; ANALYZE's catalog updates are not);
+    `commits` counts every COMMIT record. Times are the commit records' own (the old primary's clock)."""
+    start = lsn_to_int(diverged_at)
+    touched: set[str] = set()
+    commits = user = 0
+    first = last = None
+    for line in waldump_output.splitlines():
+        m = _WALDUMP.search(line)
+        if not m:
+            continue
+        rmgr, xid, lsn, desc, rest = m.groups()
+        if rmgr in ("Heap", "Heap2", "Btree") and xid != "0":
+            rel = _USER_REL.search(rest)
+            if rel and int(rel.group(1)) >= FIRST_NORMAL_OID:
+                touched.add(xid)
+        if rmgr == "Transaction" and desc == "COMMIT" and lsn_to_int(lsn) >= start:
+            commits += 1
+            if xid in touched:
+                user += 1
+                when = rest.strip().split(";")[0].strip()
+                first = first or when
+                last = when
+    return {"diverged_at": diverged_at, "commits": commits, "user_commits": user, "first_commit_at": first,
+            "last_commit_at": last}
+
+
+def lost_window(cluster: LocalCluster, source: str, env: dict) -> dict | None:
+    """Before a rewind: the transactions this node (an old primary) committed that the new primary does not have
+    (asynchronous replication's lost window), counted from this node's own WAL. None when it cannot be told."""
+    try:
+        out = cluster._run([cluster.bin("pg_rewind"), "--dry-run", "-D", cluster.data_dir,
+                            f"--source-server={source}"], env=env, what="pg_rewind --dry-run", with_stderr=True)
+    except PostgresError:
+        return None
+    diverged = parse_divergence(out)
+    if diverged is None:
+        return {"diverged_at": None, "commits": 0, "user_commits": 0, "first_commit_at": None,
+                "last_commit_at": None} if "no rewind required" in out.lower() else None
+    lsn, timeline = diverged
+    # from the start of the divergence's segment: a transaction whose rows the new primary got, but not its commit,
+    # is lost too, and its rows are before the divergence point
+    begin = int_to_lsn(lsn_to_int(lsn) // WAL_SEGMENT * WAL_SEGMENT)
+    rc, dump, _err = cluster.runner(as_user_cmd([cluster.bin("pg_waldump"), "--path", cluster.path("pg_wal"),
+                                                 "--timeline", str(timeline), "--start", begin], cluster.os_user),
+                                    timeout=300)
+    # pg_waldump ends with an error at the end of the WAL ("invalid record length"): the listing before it counts
+    result = count_lost(dump, lsn)
+    result["timeline"] = timeline
+    return result
+
+
 def rejoin(cluster: LocalCluster, primary: dict, primary_kw: dict, local_kw: dict | None, slot: str | None,
            application_name: str, passfile: str | None = None, rebuild: str = "auto", check_mode: bool = False,
            wait_seconds: float = 120, restore_synchronous: bool = True) -> dict:
@@ -496,8 +564,9 @@ def rejoin(cluster: LocalCluster, primary: dict, primary_kw: dict, local_kw: dic
             # single-user crash recovery refuses standby.signal; it is written again below
             if os.path.exists(cluster.path("standby.signal")):
                 os.unlink(cluster.path("standby.signal"))
+            result["lost"] = lost_window(cluster, source, env)
             out = cluster._run([cluster.bin("pg_rewind"), "-D", cluster.data_dir, f"--source-server={source}"],
-                               env=env, what="pg_rewind")
+                               env=env, what="pg_rewind", with_stderr=True)
             method = "none" if "no rewind required" in out.lower() else "rewind"
         except PostgresError as exc:
             rewind_error = str(exc)

@@ -18,6 +18,8 @@ import re
 
 import yaml
 
+from . import sizing
+
 BOOL_STRINGS = {"yes", "no", "true", "false", "on", "off", "1", "0", "y", "n", "t", "f"}
 
 # PostgreSQL role names the platform creates (unquoted identifiers, as the roles and modules use them)
@@ -303,6 +305,15 @@ def check_role_values(role: str, values: dict, secrets: bool = True) -> list[str
         errors += check_name("odoo_stack", v("odoo_stack"), STACK, "a stack name")
         errors += check_name("odoo_db_user", v("odoo_db_user"), PG_ROLE, "a PostgreSQL role name")
         errors += check_name("odoo_db_name", v("odoo_db_name"), DB_NAME, "a database name")
+        errors += check_odoo_maxconn(values)
+        errors += check_odoo_session_redis(values, secrets)
+        extra = v("odoo_extra_options")
+        if isinstance(extra, dict):
+            managed = sorted(k for k in extra if str(k) in ODOO_CONF_MANAGED)
+            if managed:
+                errors.append(f"odoo_extra_options sets {', '.join(managed)}, which the role writes itself (a second "
+                              "key makes odoo.conf unreadable): use the role's variable (addons_path: "
+                              "odoo_addons_paths / odoo_image_addons_paths)")
         errors += check_odoo_db_network(values)
         if secrets:
             errors += check_secret_pair(("odoo_db_password (odooops_db_password)", v("odoo_db_password")),
@@ -327,6 +338,53 @@ def check_role_values(role: str, values: dict, secrets: bool = True) -> list[str
         if isinstance(subnets, dict):
             for net, cidr in subnets.items():
                 errors += [e.replace("[0]", f".{net}") for e in check_cidrs("docker_networks_subnets", [cidr])]
+    return errors
+
+
+def _int_or_none(value):
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return None
+
+
+def check_odoo_maxconn(values: dict) -> list[str]:
+    """The odoo role's pools against Odoo 18's needs (sizing.min_db_maxconn): the web containers run without cron
+    threads with odoo_db_maxconn, the cron container with odoo_cron_threads and odoo_cron_db_maxconn."""
+    errors = []
+    web = _int_or_none(values.get("odoo_db_maxconn"))
+    if web is not None:
+        errors += sizing.check_db_maxconn(web, 0, "odoo_db_maxconn")
+    cron, threads = _int_or_none(values.get("odoo_cron_db_maxconn")), _int_or_none(values.get("odoo_cron_threads"))
+    if cron is not None and threads is not None and threads >= 0:
+        errors += sizing.check_db_maxconn(cron, threads, "odoo_cron_db_maxconn", "odoo_cron_threads")
+    return errors
+
+
+# odoo.conf keys roles/odoo/templates/odoo.conf.j2 writes
+ODOO_CONF_MANAGED = {"db_user", "db_password", "db_sslmode", "db_maxconn", "db_name", "dbfilter", "list_db",
+                     "admin_passwd", "data_dir", "proxy_mode", "http_port", "gevent_port", "workers",
+                     "max_cron_threads", "limit_memory_soft", "limit_memory_hard", "limit_time_cpu", "limit_time_real",
+                     "limit_time_real_cron", "limit_request", "without_demo", "addons_path", "server_wide_modules"}
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_odoo_session_redis(values: dict, secrets: bool = True) -> list[str]:
+    """odoo_session_redis (Camptocamp's session_redis addon): its extra settings are shell variable names (the file
+    is sourced by /bin/sh) and, when it is on, the Redis password is set."""
+    errors = []
+    env = values.get("odoo_session_redis_env")
+    if isinstance(env, dict):
+        bad = sorted(str(k) for k in env if not isinstance(k, str) or not ENV_NAME.match(k))
+        if bad:
+            errors.append(f"odoo_session_redis_env has name(s) {', '.join(bad)} that are not environment variable "
+                          "names (letters, digits, _)")
+    on = values.get("odoo_session_redis")
+    if secrets and (on is True or (isinstance(on, str) and on.lower() in ("yes", "true", "on", "1"))):
+        errors += check_secret("odoo_session_redis_password (odooops_redis_odoo_password)",
+                               values.get("odoo_session_redis_password"), REDIS_MIN)
     return errors
 
 

@@ -152,6 +152,61 @@ def series_from_release(text: str) -> str | None:
     return f"{m.group(2)}.{m.group(3)}" if m else None
 
 
+RELEASE_LEVEL_NAMES = {"ALPHA": "alpha", "BETA": "beta", "RELEASE_CANDIDATE": "candidate", "FINAL": "final"}
+RELEASE_LEVELS_DISPLAY = {"alpha": "alpha", "beta": "beta", "candidate": "rc", "final": ""}
+
+
+def release_fields(text: str) -> dict | None:
+    """What Odoo's own dump manifest says of its release (``odoo/service/db.py`` writes ``odoo.release.version``,
+    ``version_info`` and ``major_version``), from an ``odoo/release.py`` read as text (never executed).
+
+    ``version`` is a literal ``version = '...'`` when the file has one, else computed as release.py does:
+    ``serie + RELEASE_LEVELS_DISPLAY[version_info[3]] + str(version_info[4] or '') + version_info[5]``
+    (``(18, 0, 0, FINAL, 0, '')`` -> ``18.0``; ``(18, 0, 0, FINAL, 0, '+e-20241005')`` -> ``18.0+e-20241005``;
+    ``(17, 0, 0, BETA, 1, '')`` -> ``17.0beta1``). None when the text names no series."""
+    series = series_from_release(text)
+    if not series:
+        return None
+    try:
+        body = ast.parse(text or "").body
+    except (SyntaxError, ValueError):
+        body = []
+    names = dict(RELEASE_LEVEL_NAMES)
+    display = dict(RELEASE_LEVELS_DISPLAY)
+    info, literal_version = None, None
+
+    def value(node):
+        if isinstance(node, ast.Name):
+            return names.get(node.id)
+        return _literal(node)
+
+    for node in body:
+        if not isinstance(node, ast.Assign):
+            continue
+        for target in node.targets:  # RELEASE_LEVELS = [ALPHA, BETA, ...] = ['alpha', 'beta', ...]
+            if isinstance(target, (ast.Tuple, ast.List)) and isinstance(node.value, (ast.Tuple, ast.List)) \
+                    and len(target.elts) == len(node.value.elts):
+                for t, v in zip(target.elts, node.value.elts, strict=True):
+                    if isinstance(t, ast.Name) and isinstance(_literal(v), str):
+                        names[t.id] = _literal(v)
+        targets = {t.id for t in node.targets if isinstance(t, ast.Name)}
+        if isinstance(node.value, ast.Dict):  # the level -> shown suffix map (RELEASE_LEVELS_DISPLAY in Odoo)
+            pairs = {value(k): value(v) for k, v in zip(node.value.keys, node.value.values, strict=True)
+                     if k is not None}
+            if "final" in pairs and set(pairs) <= set(RELEASE_LEVELS_DISPLAY) \
+                    and all(isinstance(x, str) for x in pairs.values()):
+                display.update(pairs)
+        if "version_info" in targets and isinstance(node.value, (ast.Tuple, ast.List)):
+            info = [value(e) for e in node.value.elts]
+        if "version" in targets and isinstance(_literal(node.value), str):
+            literal_version = _literal(node.value)
+    if info is None or len(info) < 6 or any(x is None for x in info[:6]):
+        major_part, minor_part = series.rsplit(".", 1)
+        info = [int(major_part) if major_part.isdigit() else major_part, int(minor_part), 0, "final", 0, ""]
+    version = literal_version or (series + display.get(info[3], str(info[3])) + str(info[4] or "") + str(info[5]))
+    return {"version": version, "version_info": info[:6], "major_version": series}
+
+
 def pick_release(releases: list[dict]) -> tuple[str | None, str | None]:
     """(series, path) of the first release.py found in the image that names a series."""
     for rel in releases or []:
@@ -279,6 +334,20 @@ def read_image_manifests(engine: Engine, image: str, spec: ContainerSpec, config
     return data
 
 
+def read_image_release(engine: Engine, image: str, config_path: str = "/etc/odoo/odoo.conf",
+                       addons_paths: list[str] | None = None, timeout: float = 120) -> dict:
+    """{version, version_info, major_version, release_file} of the Odoo in image: its ``odoo/release.py`` found and
+    read as text by the same one-shot container as the upgrade's image check (read_image_manifests)."""
+    data = read_image_manifests(engine, image, ContainerSpec(engine), config_path,
+                                DEFAULT_ADDONS_PATHS if addons_paths is None else addons_paths, timeout)
+    for rel in data.get("releases") or []:
+        fields = release_fields(rel.get("text") or "")
+        if fields:
+            return {**fields, "release_file": rel.get("path")}
+    raise UpdateError(f"cannot tell the Odoo release of {image}: no odoo/release.py naming a series found "
+                      f"(looked next to its odoo command, in its Python packages and under {', '.join(data['paths'])})")
+
+
 def run_update(engine: Engine, image: str, spec: ContainerSpec, database: str, modules: list[str],
                config_path: str, odoo_command: list[str], timeout: float, log_lines: int = 40,
                name: str | None = None) -> dict:
@@ -319,4 +388,5 @@ def plan(engine: Engine, conn, image: str, spec: ContainerSpec, config_path: str
             "versions_before": installed, "image_manifests": data["manifests"]}
 
 
-__all__ = ["DockerError", "UpdateError", "ContainerSpec", "plan", "run_update", "installed_versions"]
+__all__ = ["DockerError", "UpdateError", "ContainerSpec", "plan", "run_update", "installed_versions",
+           "read_image_release", "release_fields"]

@@ -80,6 +80,18 @@ options:
     description: Tables whose row counts go into the manifest (for drills). Default a list of Odoo key tables.
     type: list
     elements: str
+  odoo_image:
+    description:
+      - The Odoo image that serves the database (on this host's Docker engine). Its C(odoo/release.py), read as text
+        by a one-shot container as the upgrade's image check does, gives the manifest's C(version) (Odoo's
+        C(release.version), e.g. C(18.0+e-20241005)), C(version_info) and C(major_version), as Odoo's own dump
+        manifest has them.
+      - Unset, they are the series read from C(base)'s installed version (C(18.0)).
+    type: str
+  docker_host:
+    description: Docker engine socket that holds O(odoo_image).
+    type: str
+    default: unix:///var/run/docker.sock
 """
 
 EXAMPLES = r"""
@@ -117,20 +129,38 @@ manifest:
   type: dict
 """
 
+from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_modules as um
 from ansible_collections.odooops.hosting.plugins.module_utils._backup_module import BackupModule
-from ansible_collections.odooops.hosting.plugins.module_utils.backup_core import BackupRun, backup_dir, new_backup_id
+from ansible_collections.odooops.hosting.plugins.module_utils.backup_core import (
+    BackupError,
+    BackupRun,
+    backup_dir,
+    new_backup_id,
+)
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo_docker import DockerError, Engine
 from ansible_collections.odooops.hosting.plugins.module_utils.s3_common import S3Error, describe_error
+
+
+def odoo_release(p: dict) -> dict | None:
+    """release.version and friends of the serving image's odoo/release.py (None without odoo_image)."""
+    if not p["odoo_image"]:
+        return None
+    try:
+        return um.read_image_release(Engine(p["docker_host"]), p["odoo_image"])
+    except (DockerError, um.UpdateError) as exc:
+        raise BackupError(f"odoo_image: {exc}; nothing was written") from exc
 
 
 def run(bm: BackupModule) -> dict:
     p = bm.params
     ring = bm.key_ring()
+    release = None if bm.check_mode else odoo_release(p)
     run_ = BackupRun(bm.pg(), bm.s3(), db_name=p["db"], bucket=p["bucket"], prefix=p["prefix"],
                      filestore_dir=p["filestore_path"] or None, key_ring=ring, key_id=p["encryption_key_id"],
                      compress=p["compress"], lock_mode=p["lock_mode"], lock_days=p["lock_days"], tags=p["tags"],
                      sse_kms_key_id=p["sse_kms_key_id"], odoo_zip=p["odoo_zip"],
                      part_size=p["part_size_mb"] * 1024 * 1024, concurrency=p["concurrency"],
-                     statistics_tables=p["statistics_tables"])
+                     statistics_tables=p["statistics_tables"], odoo_release=release)
     if bm.check_mode:
         bm.pg().connect(p["db"]).close()
         try:
@@ -158,6 +188,8 @@ def main():
             part_size_mb=dict(type="int", default=16),
             concurrency=dict(type="int", default=4),
             statistics_tables=dict(type="list", elements="str"),
+            odoo_image=dict(type="str"),
+            docker_host=dict(type="str", default="unix:///var/run/docker.sock"),
         ),
         postgres=True, keys=True, libs=("boto3", "psycopg2", "cryptography"), supports_check_mode=True,
         required_by={"lock_mode": "lock_days"},

@@ -43,7 +43,7 @@ options:
     description: Per-part verification (C(verified) of M(odooops.hosting.odoo_backup_info)).
     type: dict
   health:
-    description: Scratch Odoo health, C({status, seconds}).
+    description: Scratch Odoo readiness (the restored database's login page), C({status, http, seconds}).
     type: dict
   pitr:
     description:

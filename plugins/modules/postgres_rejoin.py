@@ -141,6 +141,18 @@ fence_cleared:
   description: Whether a fence marker was removed.
   returned: state=standby
   type: bool
+lost:
+  description:
+    - Before the rewind, what this node (an old primary) committed that the new primary never received,
+      counted from its own WAL (C(pg_rewind --dry-run) gives the divergence point, C(pg_waldump) the commits
+      after it). With asynchronous replication this is the failover's lost window; the rewind discards it.
+    - V(user_commits) counts the transactions that wrote to a user relation (an application's writes),
+      V(commits) every commit record; V(first_commit_at) and V(last_commit_at) are this node's commit times.
+    - Null when it cannot be told (no divergence point found).
+  returned: when a rewind was attempted
+  type: dict
+  sample: {"diverged_at": "0/5000138", "timeline": 1, "commits": 38, "user_commits": 37,
+           "first_commit_at": "2026-12-06 21:10:03.123456 UTC", "last_commit_at": "2026-12-06 21:10:04.5 UTC"}
 """
 
 from ansible_collections.odooops.hosting.plugins.module_utils import postgres_replication as repl

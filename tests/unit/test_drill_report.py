@@ -19,7 +19,7 @@ def test_figures_and_failed_check():
     assert rep["rpo_s"] == 7200.0 and rep["rto_s"] == 50.0
     by = {c["name"]: c["ok"] for c in rep["checks"]}
     assert by == {"checksums": True, "restore": True, "rows:res_partner": True, "rows:stock_quant": False,
-                  "modules": True, "odoo_health": True, "rto_target": True}
+                  "modules": True, "odoo_ready": True, "rto_target": True}
     assert rep["passed"] is False
     text = render_summary(rep)
     assert "FAILED" in text and "[FAIL] rows:stock_quant: expected 5, found 4" in text and "RPO achieved" in text

@@ -109,6 +109,38 @@ def test_redis_odoo_traefik_secrets_and_sites():
                       + "), got 'bad host'", "traefik_sites has the host(s) a.example.com more than once"]
 
 
+def test_odoo_session_redis_settings():
+    # off (the default): no Redis password needed
+    off = {"odoo_session_redis": False, "odoo_session_redis_password": ""}
+    assert not [e for e in pf.check_role_values("odoo", off) if e.startswith("odoo_session_redis")]
+    errors = pf.check_role_values("odoo", {"odoo_session_redis": True, "odoo_session_redis_password": "short",
+                                           "odoo_session_redis_env": {"ODOO_SESSION_REDIS_SSL": "0", "A B": 1}},
+                                  secrets=False)
+    assert errors == ["odoo_session_redis_env has name(s) A B that are not environment variable names (letters, "
+                      "digits, _)"]
+    errors = pf.check_role_values("odoo", {"odoo_session_redis": True, "odoo_session_redis_password": "short"})
+    assert any(e.startswith("odoo_session_redis_password (odooops_redis_odoo_password) must be set") for e in errors)
+    assert all("short" not in e for e in errors)
+
+
+def test_odoo_extra_options_cannot_repeat_a_key_the_role_writes():
+    (problem,) = pf.check_role_values("odoo", {"odoo_extra_options": {"addons_path": "/x", "log_level": "info"}},
+                                      secrets=False)
+    assert problem.startswith("odoo_extra_options sets addons_path, which the role writes itself")
+    assert pf.check_role_values("odoo", {"odoo_extra_options": {"log_level": "warn"}}, secrets=False) == []
+
+
+def test_odoo_pools_below_odoo_18s_need_are_refused():
+    bad = {"odoo_db_maxconn": 4, "odoo_cron_db_maxconn": "4", "odoo_cron_threads": 2}
+    (problem,) = pf.check_role_values("odoo", bad, secrets=False)
+    assert problem.startswith("odoo_cron_db_maxconn is 4 but odoo_cron_threads = 2 needs at least 8")
+    assert pf.check_role_values("odoo", {**bad, "odoo_cron_db_maxconn": 8}, secrets=False) == []
+    assert pf.check_role_values("odoo", {**bad, "odoo_cron_db_maxconn": 8, "odoo_db_maxconn": 1}, secrets=False)[0] \
+        .startswith("odoo_db_maxconn is 1 but an Odoo process needs at least 2")
+    # a value the type check refused (not an integer) is left to it
+    assert pf.check_role_values("odoo", {"odoo_cron_db_maxconn": "many", "odoo_cron_threads": 2}, secrets=False) == []
+
+
 @pytest.mark.parametrize("values, fragment", [
     ({"rotate": "db"}, "rotate must be a list, got a string ('db')"),
     ({"rotate": "redis_admin"}, "rotate must be a list"),

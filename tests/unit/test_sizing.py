@@ -52,3 +52,31 @@ def test_max_web_replicas_respects_budget():
 
 def test_postgres_max_connections_adds_headroom_and_reserved():
     assert sizing.postgres_max_connections({"peak": 100}, reserved=10) == 120
+
+
+def test_min_db_maxconn_follows_odoo_18():
+    # a cron thread: LISTEN cron_trigger (held) + job lock + job = 3; an HTTP thread of the same process: 2
+    assert sizing.min_db_maxconn(0) == 2
+    assert sizing.min_db_maxconn(1) == 5
+    assert sizing.min_db_maxconn(2) == 8
+    with pytest.raises(sizing.SizingError, match="cron_threads must not be negative"):
+        sizing.min_db_maxconn(-1)
+
+
+def test_check_db_maxconn_refuses_the_setting_that_failed_with_odoo_18():
+    # the embedded default ran the cron container with 2 threads and db_maxconn 4: "The Connection Pool Is Full"
+    (problem,) = sizing.check_db_maxconn(4, 2, "odoo_cron_db_maxconn", "odoo_cron_threads")
+    assert problem.startswith("odoo_cron_db_maxconn is 4 but odoo_cron_threads = 2 needs at least 8")
+    assert "set odoo_cron_db_maxconn to 8 or more, or lower odoo_cron_threads" in problem
+    assert sizing.check_db_maxconn(7, 2) != [] and sizing.check_db_maxconn(8, 2) == []
+    (web,) = sizing.check_db_maxconn(1, 0, "odoo_db_maxconn")
+    assert web.startswith("odoo_db_maxconn is 1 but an Odoo process needs at least 2")
+    assert sizing.check_db_maxconn(2, 0) == []
+
+
+def test_cron_pool_counts_in_the_demand():
+    host = {"name": "app1", "web_replicas": 2, "workers": 2, "cron_threads": 2, "db_maxconn": 4}
+    assert sizing.connection_demand([host])["hosts"][0]["cron"] == 3 * 4
+    assert sizing.connection_demand([{**host, "cron_db_maxconn": 8}])["hosts"][0]["cron"] == 3 * 8
+    assert sizing.max_web_replicas(200, workers=4, db_maxconn=4, cron_threads=2, cron_db_maxconn=8) == \
+        (200 - 24) // 40

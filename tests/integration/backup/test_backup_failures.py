@@ -8,6 +8,7 @@ import os
 import threading
 import time
 
+import botocore.exceptions
 import pytest
 from backup_seed import KEY_B
 
@@ -185,7 +186,7 @@ def test_object_lock_protects_backup_from_retention_and_by_hand(odoo_db, s3, s3_
     with pytest.raises(CatalogError, match="under Object Lock"):
         delete_backup(s3, s3_bucket, entries[lid])
     versions = s3.list_object_versions(Bucket=s3_bucket, Prefix=entries[lid].dir + "manifest.json")["Versions"]
-    with pytest.raises(Exception, match="AccessDenied|locked|protected|retention"):
+    with pytest.raises(botocore.exceptions.ClientError, match="AccessDenied|locked|protected|retention"):
         s3.delete_object(Bucket=s3_bucket, Key=versions[0]["Key"], VersionId=versions[0]["VersionId"])
     assert find_backup(s3, s3_bucket, "backups/", "shop", lid).good
 

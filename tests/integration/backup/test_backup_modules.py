@@ -12,7 +12,7 @@ from testbed.s3 import ACCESS_KEY, SECRET_KEY, MotoServer
 HERE = os.path.dirname(__file__)
 
 
-def test_modules_round_trip_and_secrets_hidden(odoo_db, moto, s3, s3_bucket, ansible_playbook):
+def test_modules_round_trip_and_secrets_hidden(odoo_db, moto, s3, s3_bucket, docker_engine, ansible_playbook):
     pg = odoo_db["pg"]
     dr = MotoServer().start()
     try:
@@ -23,7 +23,7 @@ def test_modules_round_trip_and_secrets_hidden(odoo_db, moto, s3, s3_bucket, ans
                         "s3_endpoint": moto.endpoint, "dr_endpoint": dr.endpoint, "s3_access_key": ACCESS_KEY,
                         "s3_secret_key": SECRET_KEY, "bucket": s3_bucket, "pg_port": pg.port,
                         "db_password": BACKUP_PASSWORD, "filestore_root": odoo_db["root"],
-                        "keys": [{"id": "k1", "key": KEY_A}]})
+                        "keys": [{"id": "k1", "key": KEY_A}], "odoo_image": "odooops/odoo-double:17.0-a"})
         assert run.rc == 0, run.stdout[-4000:] + run.stderr[-2000:]
         # real effects: one backup in S3 (none from check mode), its copy at the DR endpoint, the restored db
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket=s3_bucket).get("Contents", [])]
@@ -39,5 +39,8 @@ def test_modules_round_trip_and_secrets_hidden(odoo_db, moto, s3, s3_bucket, ans
         manifest = json.loads(s3.get_object(Bucket=s3_bucket, Key=[k for k in keys if k.endswith("manifest.json")][0])
                               ["Body"].read())
         assert BACKUP_PASSWORD not in json.dumps(manifest) and KEY_A not in json.dumps(manifest)
+        # Odoo's release of the image (its odoo/release.py), as Odoo's own dump manifest has it
+        assert (manifest["version"], manifest["version_info"], manifest["major_version"]) == \
+            ("17.0", [17, 0, 0, "final", 0, ""], "17.0")
     finally:
         dr.stop()

@@ -119,7 +119,7 @@ def test_backup_then_drill_with_scratch_odoo(pgbr, moto, s3, s3_bucket, docker_e
         report = json.load(fh)
     print(open(report_path[:-5] + ".txt", encoding="utf-8").read())  # noqa: SIM115 - shown with -s
     checks = {c["name"]: c["ok"] for c in report["checks"]}
-    assert report["passed"] and checks["odoo_health"] and checks["checksums"] and checks["modules"]
+    assert report["passed"] and checks["odoo_ready"] and checks["checksums"] and checks["modules"]
     assert checks["rows:res_partner"] and checks["rows:ir_attachment"]
     assert report["rto_s"] > 0 and report["rpo_s"] >= 0
     # the point-in-time half: markers around the target, the Odoo database with the row written after the backup

@@ -4,23 +4,53 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
 import zipfile
 
 import pytest
 from backup_seed import BACKUP_PASSWORD, table_checksums, tree_checksums
 
+from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_modules as um
 from ansible_collections.odooops.hosting.plugins.module_utils.backup_catalog import (
     find_backup,
     list_backups,
     verify_backup,
 )
 from ansible_collections.odooops.hosting.plugins.module_utils.backup_core import BackupRun
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo_docker import Engine
 from ansible_collections.odooops.hosting.plugins.module_utils.restore_core import RestoreError, restore_backup
 
 
 def _backup(odoo_db, s3, bucket, key_ring=None, **kw):
     return BackupRun(odoo_db["conn"], s3, db_name="shop", bucket=bucket, filestore_dir=odoo_db["filestore"],
                      key_ring=key_ring, key_id="k1" if key_ring else None, part_size=5 * 1024 * 1024, **kw).run()
+
+
+# an image whose odoo/release.py says what a nightly build's does: release.version 17.0+e-20241005, series 17.0
+RELEASE_IMAGE = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-") + "release-edition:test"
+RELEASE_DOCKERFILE = """FROM odooops/odoo-double:17.0-a
+USER root
+RUN sed -i "s/0, FINAL, 0, '')/0, FINAL, 0, '+e-20241005')/" /usr/lib/python3/dist-packages/odoo/release.py
+USER odoo
+"""
+
+
+def test_manifest_version_is_odoos_release_version(odoo_db, s3, s3_bucket, docker_engine):
+    """Odoo's own dump manifest carries release.version (e.g. 18.0+e-20241005), not the series: the backup takes it
+    from the serving image's odoo/release.py, read as text by the upgrade's one-shot image reader."""
+    build = subprocess.run(["docker", "build", "-q", "-t", RELEASE_IMAGE, "-"], input=RELEASE_DOCKERFILE,
+                           capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr[-2000:]
+    try:
+        release = um.read_image_release(Engine(), RELEASE_IMAGE)
+        assert release["release_file"].endswith("/odoo/release.py")
+        manifest = _backup(odoo_db, s3, s3_bucket, odoo_release=release)
+        assert manifest["version"] == "17.0+e-20241005"
+        assert manifest["version_info"] == [17, 0, 0, "final", 0, "+e-20241005"]
+        assert manifest["major_version"] == "17.0"
+        assert find_backup(s3, s3_bucket, "backups/", "shop").manifest["version"] == "17.0+e-20241005"
+    finally:
+        subprocess.run(["docker", "rmi", "-f", RELEASE_IMAGE], capture_output=True, timeout=120)
 
 
 def test_round_trip_encrypted_identical(odoo_db, s3, s3_bucket, key_ring):

@@ -159,7 +159,7 @@ def test_restore_and_drill_right_after_switchover(db_hosts, lan_s3, ansible_play
         with open(report_path, encoding="utf-8") as fh:
             report = json.load(fh)
         checks = {c["name"]: c["ok"] for c in report["checks"]}
-        assert report["passed"] and checks["odoo_health"] and checks["rows:res_partner"] and checks["modules"], report
+        assert report["passed"] and checks["odoo_ready"] and checks["rows:res_partner"] and checks["modules"], report
         # the scratch Odoo was aimed at the primary the restore reached, not at the host list (db1 first)
         where = [line for line in watcher.logs.splitlines() if "database: " in line]
         assert where and where[0].endswith(f"@{db2}:5432"), watcher.logs[-3000:]

@@ -231,19 +231,29 @@ def test_libpq_host_list_finds_the_primary(double, odoo_pg, pg_factory):
 def test_ping_uses_redis_with_acl_user(double, odoo_pg, redis_server):
     redis_server.client().acl_setuser("odoo", enabled=True, passwords=["+redis-odoo-pw"], keys=["session:*"],
                                       commands=["+@all"])
-    run = double(extra_conf={"redis_host": "127.0.0.1", "redis_port": redis_server.port, "redis_user": "odoo",
-                             "redis_password": "redis-odoo-pw"})
+    # as Camptocamp's session_redis addon is configured: its environment, the ACL user in the URL
+    run = double(env={"ODOO_SESSION_REDIS": "1", "ODOO_SESSION_REDIS_PREFIX": "shop",
+                      "ODOO_SESSION_REDIS_URL": f"redis://odoo:redis-odoo-pw@127.0.0.1:{redis_server.port}/0"})
     assert run.run("-d", "shop", "-i", "base", "--stop-after-init").returncode == 0
     run.start("-d", "shop")
     status, body = http(run.url("/odooops/ping"))
     assert status == 200 and json.loads(body)["redis"]["ok"] is True
     # sessions land in Redis
     rpc(run, "/web/session/authenticate", {"db": "shop", "login": "admin", "password": "admin"})
-    assert redis_server.client().keys("session:*")
+    assert redis_server.client().keys("session:shop:*")
     redis_server.client().acl_setuser("odoo", enabled=True, reset_passwords=True, passwords=["+other"])
     status, body = http(run.url("/odooops/ping"))
     assert status == 503 and json.loads(body)["redis"]["ok"] is False
     assert b"redis-odoo-pw" not in body
+
+
+def test_redis_options_in_odoo_conf_are_ignored(double, odoo_pg, redis_server):
+    """Odoo reads no redis_* option: without the addon's environment, sessions stay on the filesystem."""
+    run = double(extra_conf={"redis_host": "127.0.0.1", "redis_port": redis_server.port})
+    assert run.run("-d", "shop", "-i", "base", "--stop-after-init").returncode == 0
+    run.start("-d", "shop")
+    status, body = http(run.url("/odooops/ping"))
+    assert status == 200 and json.loads(body)["redis"] == {"configured": False}
 
 
 def test_crash_and_slow_start_knobs(double, odoo_pg):

@@ -42,6 +42,8 @@ VARS = {
     "traefik_sites": [{"host": "localhost"}],
     "odoo_healthcheck_start_period": "5s",
     "odoo_rollout_timeout": 30,
+    # sessions in Redis through the session_redis addon's settings file (the double reads the same variables)
+    "odoo_session_redis": True,
     # every statement the db tier runs during provisioning is logged: no secret may be among them
     "postgres_settings": {"log_statement": "'all'"},
 }
@@ -81,7 +83,7 @@ def fetch_from_app_network(path: str) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def stack(sim_hosts, ansible_playbook):
-    first = ansible_playbook(PLAYBOOK, extra_vars=VARS)
+    first = ansible_playbook(PLAYBOOK, extra_vars=VARS, timeout=2400)  # minutes on a busy machine
     yield {"first": first, "runs": [first]}
     remove_stack(STACK)
 
@@ -99,13 +101,43 @@ def test_provision_serves_odoo(stack):
     status, body = fetch_from_app_network("/odooops/ping?write=1")
     ping = json.loads(body)
     assert status == 200 and ping["db"]["in_recovery"] is False and ping["redis"]["ok"] is True
-    assert "/web/health: {\"status\": \"pass\"}" in run.stdout
+    assert "login page: HTTP 200, login form" in run.stdout
     # published on the host by the edge (Traefik, or its fallback publisher) in front of the web alias
     with urllib.request.urlopen(f"http://127.0.0.1:{HTTP_PORT}/web/health", timeout=10) as resp:
         assert resp.status == 200 and json.loads(resp.read()) == {"status": "pass"}
     # the cron container runs, off the app network
     cron = json.loads(docker("inspect", f"{STACK}-odoo-cron").stdout)[0]
     assert cron["State"]["Status"] == "running" and f"{STACK}-app" not in cron["NetworkSettings"]["Networks"]
+
+
+def container_file(container: str, path: str) -> str:
+    return docker("exec", container, "cat", path).stdout
+
+
+def test_rendered_odoo_conf_has_only_what_odoo_reads(stack):
+    """odoo.conf in the running containers: no redis_* option (Odoo reads none), addons_path = the image's own
+    addons (from its configuration file) then /mnt/extra-addons, session_redis loaded server-wide; its settings,
+    the Redis password among them, only in a 0600 file of the container's user, and Odoo used them (the ping above
+    reached Redis as the ACL user)."""
+    names = sorted(web_containers()) + [f"{STACK}-odoo-cron"]
+    for name in names:
+        conf = container_file(name, "/etc/odoo/odoo.conf")
+        keys = {line.split("=", 1)[0].strip() for line in conf.splitlines() if "=" in line and line[:1] not in ";#"}
+        assert not {k for k in keys if k.startswith("redis")}, (name, sorted(keys))
+        assert "addons_path = /opt/odoo/addons,/mnt/extra-addons\n" in conf, conf
+        assert "server_wide_modules = base,web,session_redis\n" in conf, conf
+        assert docker("exec", name, "stat", "-c", "%a %u", "/etc/odoo/session_redis.env").stdout.split() == \
+            ["600", "101"], name
+        env = docker("exec", "-u", "0", name, "cat", "/etc/odoo/session_redis.env").stdout
+        password = SECRETS["odooops_redis_odoo_password"]
+        # booleans first: a failure must not print the file (it holds the password)
+        has_url = f"ODOO_SESSION_REDIS_URL=redis://odoo:{password}@{STACK}-redis:6379/0\n" in env
+        assert has_url, f"{name}: no ODOO_SESSION_REDIS_URL with the ACL user odoo and its password"
+        assert "ODOO_SESSION_REDIS=1\n" in env, name
+        info = json.loads(docker("inspect", name).stdout)[0]
+        exposed = json.dumps([info["Config"]["Env"], info["Config"]["Cmd"], info["Config"]["Entrypoint"],
+                              info["Path"], info["Args"]])
+        assert password not in exposed and "ODOO_SESSION_REDIS" not in exposed, exposed
 
 
 def test_second_run_changes_nothing(stack, ansible_playbook):

@@ -46,11 +46,14 @@ def primary_spec(cluster) -> dict:
     return {"host": "127.0.0.1", "port": cluster.port, "user": "postgres", "dbname": "postgres"}
 
 
-def wait_sync(primary, names: set, states: set, timeout: float = 20) -> list[dict]:
+def wait_sync(primary, names: set, states: set, timeout: float = 20, also: dict | None = None) -> list[dict]:
+    """Until exactly `names` are in one of `states` (and each standby of `also` in its given state)."""
     deadline = time.monotonic() + timeout
     while True:
         rows = [s for s in info(primary)["standbys"] if s["state"] == "streaming"]
-        if {r["application_name"] for r in rows if r["sync_state"] in states} == names:
+        current = {r["application_name"]: r["sync_state"] for r in rows}
+        if ({r["application_name"] for r in rows if r["sync_state"] in states} == names
+                and all(current.get(name) == state for name, state in (also or {}).items())):
             return rows
         if time.monotonic() > deadline:
             raise AssertionError(f"standbys not {states}: {rows}")
@@ -86,7 +89,8 @@ def test_info_async_then_first_and_any_quorum(trio):
     assert sb["wal_receiver"]["slot_name"] == "s1"
 
     primary.psql("alter system set synchronous_standby_names = 'FIRST 1 (s1, s2)'; select pg_reload_conf();")
-    rows = wait_sync(primary, {"s1"}, {"sync"})
+    # each walsender takes the reload on its own: wait for the whole picture, not only s1's part of it
+    rows = wait_sync(primary, {"s1"}, {"sync"}, also={"s2": "potential"})
     assert {r["application_name"]: r["sync_state"] for r in rows} == {"s1": "sync", "s2": "potential"}
 
     primary.psql("alter system set synchronous_standby_names = 'ANY 1 (s1, s2)'; select pg_reload_conf();")

@@ -6,6 +6,7 @@ Run with your own prefix: ODOOOPS_TEST_PREFIX=odooops-<tag>- pytest tests/integr
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 import uuid
@@ -55,8 +56,8 @@ def cluster(fresh_db_hosts, sim_hosts, ansible_playbook, tmp_path_factory):
     network = sim_hosts["db1"][: -len("db1")] + "lan"
     subnet = json.loads(subprocess.run(["docker", "network", "inspect", network], capture_output=True, text=True,
                                        check=True).stdout)[0]["IPAM"]["Config"][0]["Subnet"]
-    pg_vars = {"postgres_memory_mb": 512, "postgres_cpus": 2, "postgres_app_cidrs": [subnet],
-               "postgres_synchronous": {"method": "FIRST", "num": 1}}
+    base_vars = {"postgres_memory_mb": 512, "postgres_cpus": 2, "postgres_app_cidrs": [subnet]}
+    pg_vars = {**base_vars, "postgres_synchronous": {"method": "FIRST", "num": 1}}
     secrets = ("-e", "@" + secrets_file(tmp_path_factory.mktemp("pgfo"), {
         "odooops_db_password": DB_PASSWORD, "odooops_replication_password": REPL_PASSWORD}))
     run = ansible_playbook(PLAYBOOK, "--limit", "db", *secrets, extra_vars=pg_vars)
@@ -65,7 +66,7 @@ def cluster(fresh_db_hosts, sim_hosts, ansible_playbook, tmp_path_factory):
     psql(sim_hosts[primary], "create table if not exists ledger(id bigint primary key, at timestamptz default now())",
          db="odoo")
     psql(sim_hosts[primary], "alter table ledger owner to odoo_owner", db="odoo")
-    return {"secrets": secrets, "primary": primary}
+    return {"secrets": secrets, "primary": primary, "async_vars": base_vars}
 
 
 def writer_for(sim_hosts, start: int = 1) -> Writer:
@@ -162,4 +163,52 @@ def test_failover_after_sigkill_fences_then_rejoins(sim_hosts, cluster, ansible_
     assert "odooops-fence" not in sh(sim_hosts[old], "iptables", "-S", "INPUT").stdout
     # synchronous replication was relaxed to keep writing alone, and restored once the standby streamed
     assert psql(sim_hosts[new], "show synchronous_standby_names").stdout.strip() == 'FIRST 1 ("db1", "db2")'
+    cluster["primary"] = new
+
+
+def test_async_failover_counts_the_lost_window(sim_hosts, cluster, ansible_playbook):
+    """The role's default, asynchronous replication: a failover may lose what the old primary acknowledged and
+    could not send. The rejoin counts it from the old primary's WAL, and the count is exactly the acknowledged
+    writes the new primary lacks; nothing acknowledged after the promotion is lost."""
+    old, new = cluster["primary"], "db2" if cluster["primary"] == "db1" else "db1"
+    converge = ansible_playbook(PLAYBOOK, "--limit", "db", *cluster["secrets"], extra_vars=cluster["async_vars"])
+    assert converge.rc == 0, converge.stdout[-6000:]
+    assert psql(sim_hosts[old], "show synchronous_standby_names").stdout.strip() == ""
+    cut = ["INPUT", "-s", ip(sim_hosts[old]), "-p", "tcp", "--sport", "5432", "-j", "DROP",
+           "-m", "comment", "--comment", "odooops-test-cut"]
+    writer = writer_for(sim_hosts, start=20_000_000)
+    try:
+        writer.wait_acked(50)
+        # the standby stops receiving (the old primary's replication packets are dropped on it) while the
+        # primary goes on acknowledging commits alone
+        sh(sim_hosts[new], "iptables", "-I", *cut)
+        writer.wait_acked(100)
+        writer.finish()  # no commit in flight when the primary dies: every commit it wrote was acknowledged
+        pid = sh(sim_hosts[old], "head", "-1", "/var/lib/postgresql/15/main/postmaster.pid").stdout.strip()
+        sh(sim_hosts[old], "kill", "-9", pid)
+        run = ansible_playbook(FAILOVER, "--limit", "db", *cluster["secrets"], extra_vars={"mode": "failover"})
+        assert run.rc == 0, run.stdout[-6000:]
+    finally:
+        writer.finish()
+        sh(sim_hosts[new], "iptables", "-D", *cut, check=False)
+    assert not in_recovery(sim_hosts[new])
+    lost = acked_present(sim_hosts[new], writer.acked)
+    assert lost, "the standby was cut off: some acknowledged commits cannot be on the new primary"
+    after = writer_for(sim_hosts, start=30_000_000)
+    try:
+        after.wait_acked(50, timeout=60)
+    finally:
+        after.finish()
+
+    sh(sim_hosts[old], "pg_ctlcluster", "15", "main", "start")
+    rejoin = ansible_playbook(FAILOVER, "--limit", "db", *cluster["secrets"], extra_vars={"mode": "rejoin"})
+    assert rejoin.rc == 0, rejoin.stdout[-6000:]
+    found = re.search(rf"lost window: {old}: (\d+) transaction\(s\) writing application data",
+                      " ".join(rejoin.stdout.split()))
+    assert found, rejoin.stdout[-4000:]
+    print(f"async failover: {len(lost)} acknowledged commits lost, reported {found.group(1)}")
+    assert int(found.group(1)) == len(lost)
+    wait(lambda: psql(sim_hosts[new], "select state from pg_stat_replication").stdout.strip() == "streaming",
+         what="the old primary streaming again")
+    assert acked_present(sim_hosts[new], after.acked) == set()
     cluster["primary"] = new

@@ -79,6 +79,8 @@ all:
     rotate_secrets_audit_log: {audit}
     rotate_secrets_drain_timeout: 5
     secrets_test_app_env: {app_env}
+    # the test's app uses Redis as Odoo does with the session_redis addon: a Redis rotation rolls it
+    odoo_session_redis: true
   children:
     db:
       hosts:

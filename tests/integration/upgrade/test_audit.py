@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import botocore.exceptions
 import pytest
 
 from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_audit as audit
@@ -33,5 +34,5 @@ def test_local_chain_and_s3_object_lock(tmp_path, moto, s3_bucket):
     assert head["ObjectLockMode"] == "COMPLIANCE"
     body = s3.get_object(Bucket=s3_bucket, Key=keys[0])["Body"].read()
     assert json.loads(body)["outcome"] == "rolled_back"
-    with pytest.raises(Exception, match="AccessDenied|locked|retention|Object Lock"):
+    with pytest.raises(botocore.exceptions.ClientError, match="AccessDenied|locked|retention|Object Lock"):
         s3.delete_object(Bucket=s3_bucket, Key=keys[0], VersionId=head["VersionId"])

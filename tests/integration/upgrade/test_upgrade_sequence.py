@@ -155,8 +155,9 @@ def test_failures_roll_back_to_identical_state(running, case):
         kw = {"update_env": {"ODOO_DOUBLE_HANG_UPDATE": "1"}, "update_timeout": 4}
         expected = "killed after 4 s"
     elif case == "smoke_fails":
-        kw = {"web_env": {"ODOO_DOUBLE_UNHEALTHY": "1"}}
-        expected = "smoke checks failed: health"
+        # the new release's registry cannot load the database: /web/health still passes, the login page fails
+        kw = {"web_env": {"ODOO_DOUBLE_BROKEN": "1"}}
+        expected = "smoke checks failed: login_page: HTTP 500"
     else:
         # the double runs no migration code: this stands for a faulty migration script of the new release
         def faulty_migration():

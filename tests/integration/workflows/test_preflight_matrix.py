@@ -152,6 +152,9 @@ CASES = {
                                   "redis_odoo_key_patterns", "inventory"),
     "odoo-replicas-not-int": ("provision", {**PENDING_HBA, "odoo_web_replicas": "two"}, "odoo_web_replicas",
                               "inventory"),
+    # the embedded default's cron pool before the fix (2 cron threads, 4 connections): Odoo 18 runs out
+    "cron-pool-too-small": ("provision", {**PENDING_HBA, "odoo_cron_db_maxconn": 4}, "odoo_cron_db_maxconn",
+                            "inventory"),
     "db-user-bad-name": ("provision", {**PENDING_HBA, "odooops_db_user": "Odoo-User"}, "odooops_db_user", "inventory"),
     "hba-extra-string": ("provision", {"postgres_hba_extra": "host all all 0.0.0.0/0 trust"}, "postgres_hba_extra",
                          "inventory"),

@@ -33,7 +33,8 @@ def test_single_tenant_objects(single_spec):
     assert web["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
     pod = web["template"]["spec"]
     c = pod["containers"][0]
-    assert c["readinessProbe"]["httpGet"]["path"] == "/web/health"
+    # readiness loads the database (the login page), liveness does not (/web/health)
+    assert c["readinessProbe"]["httpGet"]["path"] == "/web/login"
     assert c["livenessProbe"]["httpGet"]["path"] == "/web/health"
     assert pod["securityContext"]["runAsNonRoot"] is True and c["securityContext"]["readOnlyRootFilesystem"]
     assert c["command"] == ["odoo"] and "--config=/etc/odoo/odoo.conf" in c["args"]
@@ -56,8 +57,8 @@ def test_single_tenant_objects(single_spec):
 def test_hpa_maximum_is_the_connection_budget(single_spec):
     _, (t,) = r.render(single_spec)
     hpa = by_id(t)["HorizontalPodAutoscaler/retail-prod-shop/odoo-web"]["spec"]
-    # limits 2 CPUs / 3 GiB: 5 workers; budget 400 - 10; per replica (5+1)*4*2 = 48; cron (2+1)*4 = 12
-    expected = sizing.max_web_replicas(390, 5, 4, 2)
+    # limits 2 CPUs / 3 GiB: 5 workers; budget 400 - 10; per replica (5+1)*4*2 = 48; cron (2+1)*8 = 24
+    expected = sizing.max_web_replicas(390, 5, 4, 2, 8)
     assert expected == 7
     assert hpa["maxReplicas"] == expected == t.sizing["max_replicas"]
     assert hpa["minReplicas"] == 2

@@ -56,6 +56,24 @@ def test_series_from_release_text(text, series):
     assert um.series_from_release(text) == series
 
 
+@pytest.mark.parametrize("text,fields", [
+    (RELEASE_COMMUNITY, {"version": "18.0", "version_info": [18, 0, 0, "final", 0, ""], "major_version": "18.0"}),
+    # a nightly build's edition suffix: release.version is what Odoo's dump manifest carries, not the series
+    (RELEASE_COMMUNITY.replace("0, FINAL, 0, '')", "0, FINAL, 0, '+e-20241005')"),
+     {"version": "18.0+e-20241005", "version_info": [18, 0, 0, "final", 0, "+e-20241005"], "major_version": "18.0"}),
+    (RELEASE_COMMUNITY.replace("0, FINAL, 0, '')", "0, BETA, 1, '')"),
+     {"version": "18.0b1", "version_info": [18, 0, 0, "beta", 1, ""], "major_version": "18.0"}),
+    (RELEASE_SAAS, {"version": "saas~17.4", "version_info": ["saas~17", 4, 0, "final", 0, ""],
+                    "major_version": "saas~17.4"}),
+    (RELEASE_LITERAL, {"version": "16.0", "version_info": [16, 0, 0, "final", 0, ""], "major_version": "16.0"}),
+    ("version_info = (17, 0, 0, 'final', 0, '')\nversion = '17.0+e-20240101'\n",
+     {"version": "17.0+e-20240101", "version_info": [17, 0, 0, "final", 0, ""], "major_version": "17.0"}),
+    ("import os\n", None),
+])
+def test_release_fields_as_odoos_dump_manifest(text, fields):
+    assert um.release_fields(text) == fields
+
+
 def test_release_file_picked_and_never_executed(tmp_path):
     marker = tmp_path / "executed"
     hostile = f"open({str(marker)!r}, 'w').write('x')\nversion_info = (17, 0, 0, 'final', 0, '')\n"
