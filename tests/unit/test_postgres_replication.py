@@ -110,26 +110,26 @@ def test_a_candidate_already_primary_is_no_change():
     assert plan["action"] == "none" and plan["chosen"] == "db2"
 
 
-# pg_rewind --dry-run and pg_waldump as PostgreSQL 15 print them (abridged): the old primary committed ids 41, 42
-# (xid 801, 802) after the divergence point; 800 wrote its row before it but committed after; 803 is ANALYZE's
-# catalog update; 799 committed before the divergence
+# pg_rewind --dry-run and pg_waldump as PostgreSQL 15 print them (abridged: no record lengths, no prev, no flags):
+# the old primary committed ids 41, 42 (xid 801, 802) after the divergence point; 800 wrote its row before it but
+# committed after; 803 is ANALYZE's catalog update; 799 committed before the divergence
 REWIND_OUT = """pg_rewind: servers diverged at WAL location 0/5000138 on timeline 1
 pg_rewind: rewinding from last common checkpoint at 0/5000060 on timeline 1
 pg_rewind: Done!
 """
 WALDUMP_OUT = """\
-rmgr: Heap        len (rec/tot):     59/    59, tx:        799, lsn: 0/05000028, prev 0/05000000, desc: INSERT off 39 flags 0x00, blkref #0: rel 1663/16389/16390 blk 0
-rmgr: Btree       len (rec/tot):     64/    64, tx:        799, lsn: 0/05000068, prev 0/05000028, desc: INSERT_LEAF off 39, blkref #0: rel 1663/16389/16393 blk 1
-rmgr: Transaction len (rec/tot):     34/    34, tx:        799, lsn: 0/050000A8, prev 0/05000068, desc: COMMIT 2026-12-06 21:10:02.900000 UTC
-rmgr: Heap        len (rec/tot):     59/    59, tx:        800, lsn: 0/05000100, prev 0/050000A8, desc: INSERT off 40 flags 0x00, blkref #0: rel 1663/16389/16390 blk 0
-rmgr: Transaction len (rec/tot):     34/    34, tx:        800, lsn: 0/05000140, prev 0/05000100, desc: COMMIT 2026-12-06 21:10:03.000000 UTC
-rmgr: Heap        len (rec/tot):     59/    59, tx:        801, lsn: 0/05000180, prev 0/05000140, desc: INSERT off 41 flags 0x00, blkref #0: rel 1663/16389/16390 blk 0
-rmgr: Transaction len (rec/tot):     34/    34, tx:        801, lsn: 0/050001C0, prev 0/05000180, desc: COMMIT 2026-12-06 21:10:03.100000 UTC
-rmgr: Heap        len (rec/tot):     54/    54, tx:        803, lsn: 0/05000200, prev 0/050001C0, desc: UPDATE off 3 xmax 803 flags 0x00 ; new off 9 xmax 0, blkref #0: rel 1663/16389/2619 blk 2
-rmgr: Transaction len (rec/tot):     34/    34, tx:        803, lsn: 0/05000240, prev 0/05000200, desc: COMMIT 2026-12-06 21:10:03.150000 UTC
-rmgr: Heap        len (rec/tot):     59/    59, tx:        802, lsn: 0/05000280, prev 0/05000240, desc: INSERT off 42 flags 0x00, blkref #0: rel 1663/16389/16390 blk 0
-rmgr: Transaction len (rec/tot):     34/    34, tx:        802, lsn: 0/050002C0, prev 0/05000280, desc: COMMIT 2026-12-06 21:10:03.200000 UTC; inval msgs: catcache 7
-rmgr: Standby     len (rec/tot):     50/    50, tx:          0, lsn: 0/05000300, prev 0/050002C0, desc: RUNNING_XACTS nextXid 804
+rmgr: Heap tx: 799, lsn: 0/05000028, desc: INSERT off 39, blkref #0: rel 1663/16389/16390 blk 0
+rmgr: Btree tx: 799, lsn: 0/05000068, desc: INSERT_LEAF off 39, blkref #0: rel 1663/16389/16393 blk 1
+rmgr: Transaction tx: 799, lsn: 0/050000A8, desc: COMMIT 2026-12-06 21:10:02.900000 UTC
+rmgr: Heap tx: 800, lsn: 0/05000100, desc: INSERT off 40, blkref #0: rel 1663/16389/16390 blk 0
+rmgr: Transaction tx: 800, lsn: 0/05000140, desc: COMMIT 2026-12-06 21:10:03.000000 UTC
+rmgr: Heap tx: 801, lsn: 0/05000180, desc: INSERT off 41, blkref #0: rel 1663/16389/16390 blk 0
+rmgr: Transaction tx: 801, lsn: 0/050001C0, desc: COMMIT 2026-12-06 21:10:03.100000 UTC
+rmgr: Heap tx: 803, lsn: 0/05000200, desc: HOT_UPDATE off 3 ; new off 9, blkref #0: rel 1663/16389/2619 blk 2
+rmgr: Transaction tx: 803, lsn: 0/05000240, desc: COMMIT 2026-12-06 21:10:03.150000 UTC
+rmgr: Heap tx: 802, lsn: 0/05000280, desc: INSERT off 42, blkref #0: rel 1663/16389/16390 blk 0
+rmgr: Transaction tx: 802, lsn: 0/050002C0, desc: COMMIT 2026-12-06 21:10:03.200000 UTC; inval msgs: catcache 7
+rmgr: Standby tx: 0, lsn: 0/05000300, desc: RUNNING_XACTS nextXid 804
 """
 
 
