@@ -136,7 +136,8 @@ def test_rendered_traefik_configuration_validates(edge, shared_dir):
     assert routers["b2b-dbmanager"]["middlewares"][0] == "database-manager-allowlist"
     service = dynamic["odoo.yml"]["http"]["services"]["odoo"]["loadBalancer"]
     assert service["servers"] == [{"url": f"http://{edge['stack']}-odoo-web:8069"}]
-    assert service["healthCheck"]["path"] == "/web/health"
+    # readiness: the login page loads the database (/web/health answers without one)
+    assert service["healthCheck"]["path"] == "/web/login"
     assert static["entryPoints"]["web"]["http"]["redirections"]["entryPoint"]["to"] == "websecure"
     assert static["accessLog"]["format"] == "json" and "prometheus" in static["metrics"]
     # a deliberately broken copy fails

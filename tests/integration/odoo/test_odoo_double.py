@@ -158,13 +158,18 @@ def test_server_routes(double, odoo_pg):
     status, body = http(run.url("/odooops/attach?name=note.txt"), b"retail data")
     stored = json.loads(body)
     assert os.path.exists(os.path.join(run.data_dir, "filestore", "shop", stored["store_fname"]))
-    # unhealthy marker file: 503 while present
+    # broken-release marker file: the registry cannot load the database while present; the process still runs,
+    # so /web/health passes (as real Odoo), and every request on the database fails
     os.makedirs(os.path.join(run.data_dir, ".double"), exist_ok=True)
-    marker = os.path.join(run.data_dir, ".double", "odoo_double_unhealthy")
+    marker = os.path.join(run.data_dir, ".double", "odoo_double_broken")
     open(marker, "w").close()
-    assert http(run.url("/web/health"))[0] == 503
-    os.remove(marker)
     assert http(run.url("/web/health"))[0] == 200
+    assert http(run.url("/web/login"))[0] == 500
+    assert http(run.url("/odooops/ping"))[0] == 503
+    status, _ = rpc(run, "/web/session/authenticate", {"db": "shop", "login": "admin", "password": "admin"})
+    assert status == 404
+    os.remove(marker)
+    assert http(run.url("/web/login"))[0] == 200
     # database down: /web/health still passes (as real Odoo) unless db_server_status is asked for
     odoo_pg.stop()
     assert http(run.url("/web/health"))[0] == 200
