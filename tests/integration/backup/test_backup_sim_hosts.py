@@ -35,7 +35,20 @@ def dexec(container, *cmd, check=True, input=None):
     return res
 
 
-def test_backup_playbook_on_sim_hosts(sim_hosts, lan_s3, ansible_playbook):
+@pytest.fixture
+def clean_db_hosts(sim_hosts):
+    """db1 and db2 without a PostgreSQL cluster before and after: the session's earlier modules (a provisioned
+    stack, a failover) may have left theirs, and this test creates its own."""
+    from testbed.hosts import reset_postgres
+
+    for name in ("db1", "db2"):
+        reset_postgres(sim_hosts[name])
+    yield sim_hosts
+    for name in ("db1", "db2"):
+        reset_postgres(sim_hosts[name])
+
+
+def test_backup_playbook_on_sim_hosts(clean_db_hosts, sim_hosts, lan_s3, ansible_playbook):
     import boto3
 
     db1 = sim_hosts["db1"]
