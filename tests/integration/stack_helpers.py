@@ -28,6 +28,8 @@ def good(status, body):
     if MODE == "health":
         return status == 200 and json.loads(body) == {"status": "pass"}
     doc = json.loads(body)
+    if MODE == "slow":
+        return status == 200 and doc["db"]["ok"]
     return status == 200 and doc["db"]["ok"] and doc["redis"]["ok"]
 ok = fail = 0
 errors = []
@@ -61,6 +63,9 @@ MODES = {
     "health": ("/web/health", 0.1, 10),
     # the double's /odooops/ping?write=1 every 50 ms: a PostgreSQL write and a Redis PING, each with a fresh login
     "ping": ("/odooops/ping?write=1", 0.05, 15),
+    # requests of 2 s back to back (the double's ?sleep=2): one is always in flight, so a web set taken off the
+    # network while it answers (rather than drained) shows as a failed request
+    "slow": ("/odooops/ping?sleep=2", 0.0, 30),
 }
 
 
@@ -76,7 +81,7 @@ class TrafficSampler:
 
     def __init__(self, stack: str, mode: str = "health"):
         path, period, timeout = MODES[mode]
-        self.name = f"{stack}-sampler"
+        self.name = f"{stack}-sampler-{mode}"
         script = _SAMPLER % (f"http://{stack}-odoo-web:8069{path}", period, timeout, mode)
         docker("rm", "-f", self.name, check=False)
         docker("run", "-d", "--name", self.name, "--network", f"{stack}-app", "--label", f"org.odooops.stack={stack}",
@@ -138,7 +143,8 @@ def local_inventory_copy(root: str, prefix: str, stack: str, audit_log: str, htt
     with open(os.path.join(inv, "group_vars", "app", "test.yml"), "w", encoding="utf-8") as fh:
         yaml.safe_dump({"redis_image_build": True, "redis_image": "odooops/redis:local",
                         "redis_image_build_base": "odooops/debian:bookworm",
-                        "traefik_publisher_build_base": "odooops/debian:bookworm", "traefik_bind_address": "127.0.0.1",
+                        "traefik_publisher_build_base": "odooops/debian:bookworm",
+                        "odoo_drain_image_build_base": "odooops/debian:bookworm", "traefik_bind_address": "127.0.0.1",
                         "traefik_http_port": http_port, "traefik_https_port": https_port,
                         "traefik_sites": [{"host": "localhost"}]}, fh)
     return inv

@@ -20,6 +20,7 @@ LOCAL_IMAGES = {
     "redis_image_build": True,
     "redis_image_build_base": "odooops/debian:bookworm",
     "traefik_publisher_build_base": "odooops/debian:bookworm",
+    "odoo_drain_image_build_base": "odooops/debian:bookworm",
 }
 # The edge tests exercise the stand-in publisher: they opt in, as inventories/local does (the default is never).
 STAND_IN = {"traefik_fallback": "auto"}

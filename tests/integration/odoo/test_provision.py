@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 import urllib.request
@@ -36,6 +37,7 @@ VARS = {
     "redis_image": "odooops/redis:7",
     "redis_image_build_base": "odooops/debian:bookworm",
     "traefik_publisher_build_base": "odooops/debian:bookworm",
+    "odoo_drain_image_build_base": "odooops/debian:bookworm",
     "traefik_bind_address": "127.0.0.1",
     "traefik_http_port": HTTP_PORT,
     "traefik_https_port": free_port(),
@@ -177,15 +179,21 @@ def test_blue_green_failing_set_leaves_old_serving(stack, ansible_playbook):
 def test_blue_green_good_set_replaces_old_without_a_failed_request(stack, ansible_playbook):
     before = web_containers()
     sampler = TrafficSampler(STACK, "health")
+    # and 2-second requests back to back: one is in flight when the old set retires, and must be answered
+    slow = TrafficSampler(STACK, "slow")
     started = time.monotonic()
     # a new image straight through the role (upgrade.yml is the governed way): release pinning off
     run = ansible_playbook(ROLLOUT, extra_vars={**VARS, "odoo_image": "odooops/odoo-double:17.0-b",
                                                 "odoo_release_pinning": False})
     print(f"\nrollout run: {time.monotonic() - started:.1f} s")
-    samples = sampler.stop()
+    samples, slow_samples = sampler.stop(), slow.stop()
     stack["runs"].append(run)
-    print(f"\nblue/green 17.0-a -> 17.0-b: {samples['ok']} ok, {samples['fail']} failed samples")
+    print(f"\nblue/green 17.0-a -> 17.0-b: {samples['ok']} ok, {samples['fail']} failed samples; 2-s requests: "
+          f"{slow_samples['ok']} ok, {slow_samples['fail']} failed")
     assert run.rc == 0, run.stdout[-4000:]
+    # the old set was drained (new connections refused, requests in flight answered), not cut off the network
+    assert re.search(r"odoo-web-\w+-\d: (drained in \d+ s|\d+ connection)", run.stdout), run.stdout[-4000:]
+    assert slow_samples["fail"] == 0 and slow_samples["ok"] >= 3, slow_samples
     after = web_containers()
     assert len(after) == 2 and not set(after) & set(before)
     assert all(w["image"] == "odooops/odoo-double:17.0-b" and w["health"] == "healthy" for w in after.values())

@@ -47,6 +47,7 @@ VARS = {
     "redis_image_build": True,
     "redis_image": "odooops/redis:local",
     "redis_image_build_base": "odooops/debian:bookworm",
+    "odoo_drain_image_build_base": "odooops/debian:bookworm",
     "odoo_healthcheck_start_period": "5s",
     "odoo_rollout_timeout": 30,
     "odoo_web_replicas": 1,
