@@ -20,10 +20,11 @@ from testbed import hosts as tb_hosts
 SAMPLER_IMAGE = "odooops/odoo-double:17.0-a"
 
 # Runs inside a container on the stack's app network until SIGTERM, then prints one JSON line:
-# {"ok": n, "fail": n, "errors": [...]}. A request counts as good when check(status, body) holds.
+# {"ok": n, "fail": n, "errors": [...]}. THREADS loops send requests at once; a request counts as good when
+# good(status, body) holds; a request still unanswered 5 s after SIGTERM counts as failed.
 _SAMPLER = r"""
-import json, signal, time, urllib.request
-URL, PERIOD, TIMEOUT, MODE = %r, %r, %r, %r
+import json, signal, threading, time, urllib.request
+URL, PERIOD, TIMEOUT, MODE, THREADS = %r, %r, %r, %r, %r
 def good(status, body):
     if MODE == "health":
         return status == 200 and json.loads(body) == {"status": "pass"}
@@ -31,41 +32,57 @@ def good(status, body):
     if MODE == "slow":
         return status == 200 and doc["db"]["ok"]
     return status == 200 and doc["db"]["ok"] and doc["redis"]["ok"]
-ok = fail = 0
+counts = {"ok": 0, "fail": 0}
 errors = []
-stop = False
-def on_term(*_):
-    global stop
-    stop = True
-signal.signal(signal.SIGTERM, on_term)
-while not stop:
-    t = time.monotonic()
-    try:
-        with urllib.request.urlopen(URL, timeout=TIMEOUT) as r:
-            if good(r.status, r.read()):
-                ok += 1
-            else:
-                fail += 1
-                errors.append(f"{time.time():.2f} unexpected answer")
-    except Exception as exc:
-        fail += 1
-        body = exc.read()[:200].decode(errors="replace") if hasattr(exc, "read") else ""
-        errors.append(f"{time.time():.2f} {exc} {body}".strip())
-    time.sleep(max(0.0, PERIOD - (time.monotonic() - t)))
-print(json.dumps({"ok": ok, "fail": fail, "errors": errors[:10]}), flush=True)
+lock = threading.Lock()
+stop = threading.Event()
+def record(outcome, error=None):
+    with lock:
+        counts[outcome] += 1
+        if error:
+            errors.append(f"{time.time():.2f} {error}".strip())
+def loop():
+    while not stop.is_set():
+        t = time.monotonic()
+        try:
+            with urllib.request.urlopen(URL, timeout=TIMEOUT) as r:
+                if good(r.status, r.read()):
+                    record("ok")
+                else:
+                    record("fail", "unexpected answer")
+        except Exception as exc:
+            body = exc.read()[:200].decode(errors="replace") if hasattr(exc, "read") else ""
+            record("fail", f"{exc} {body}")
+        stop.wait(max(0.0, PERIOD - (time.monotonic() - t)))
+signal.signal(signal.SIGTERM, lambda *_: stop.set())
+threads = [threading.Thread(target=loop, daemon=True) for _ in range(THREADS)]
+for th in threads:
+    th.start()
+while not stop.wait(0.2):
+    pass
+deadline = time.monotonic() + 5
+for th in threads:
+    th.join(max(0.0, deadline - time.monotonic()))
+for th in threads:
+    if th.is_alive():
+        record("fail", "request still unanswered 5 s after the sampler stopped")
+with lock:
+    print(json.dumps({**counts, "errors": errors[:10]}), flush=True)
 """
 
-# (path, period s, timeout s). The timeouts are for a starved CPU, not a budget: a request the platform drops is
-# refused or reset at once (a container gone from the alias), while on a loaded 2-core CI machine an answered request
-# took over 2 s (a "timed out" failure in a run where every other request passed)
+# (path, period s, timeout s, threads). The timeouts are for a starved CPU, not a budget: a request the platform
+# drops is refused or reset at once (a container gone from the alias), while on a loaded 2-core CI machine an
+# answered request took over 2 s (a "timed out" failure in a run where every other request passed)
 MODES = {
     # /web/health every 100 ms
-    "health": ("/web/health", 0.1, 10),
+    "health": ("/web/health", 0.1, 10, 1),
     # the double's /odooops/ping?write=1 every 50 ms: a PostgreSQL write and a Redis PING, each with a fresh login
-    "ping": ("/odooops/ping?write=1", 0.05, 15),
-    # requests of 2 s back to back (the double's ?sleep=2): one is always in flight, so a web set taken off the
-    # network while it answers (rather than drained) shows as a failed request
-    "slow": ("/odooops/ping?sleep=2", 0.0, 30),
+    "ping": ("/odooops/ping?write=1", 0.05, 15, 1),
+    # 2-second requests (the double's ?sleep=2) back to back in 6 loops: whichever set the alias gives them, some
+    # are always in flight on the old set when it retires (each loop has an even chance per set, so all six miss
+    # it 1 time in 64), and a set taken off the network while it answers (rather than drained) cuts them: a
+    # request that then never gets its answer fails
+    "slow": ("/odooops/ping?sleep=2", 0.0, 30, 6),
 }
 
 
@@ -80,9 +97,9 @@ class TrafficSampler:
     reaches Odoo); stop() returns {"ok", "fail", "errors"}."""
 
     def __init__(self, stack: str, mode: str = "health"):
-        path, period, timeout = MODES[mode]
+        path, period, timeout, threads = MODES[mode]
         self.name = f"{stack}-sampler-{mode}"
-        script = _SAMPLER % (f"http://{stack}-odoo-web:8069{path}", period, timeout, mode)
+        script = _SAMPLER % (f"http://{stack}-odoo-web:8069{path}", period, timeout, mode, threads)
         docker("rm", "-f", self.name, check=False)
         docker("run", "-d", "--name", self.name, "--network", f"{stack}-app", "--label", f"org.odooops.stack={stack}",
                "--entrypoint", "python3", SAMPLER_IMAGE, "-c", script)
