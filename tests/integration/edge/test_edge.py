@@ -138,6 +138,7 @@ def test_rendered_traefik_configuration_validates(edge, shared_dir):
     assert service["servers"] == [{"url": f"http://{edge['stack']}-odoo-web:8069"}]
     # readiness: the login page loads the database (/web/health answers without one)
     assert service["healthCheck"]["path"] == "/web/login"
+    assert service["healthCheck"]["hostname"] == "shop.example.test"
     assert static["entryPoints"]["web"]["http"]["redirections"]["entryPoint"]["to"] == "websecure"
     assert static["accessLog"]["format"] == "json" and "prometheus" in static["metrics"]
     # a deliberately broken copy fails
@@ -162,6 +163,11 @@ def test_every_template_variant_validates(variant, ansible_playbook, shared_dir,
     tc.validate(os.path.join(shared_dir, "schemas", "traefik"), load("traefik.yml"),
                 {"odoo.yml": load("odoo.yml"), "maintenance.yml": load("maintenance.yml")})
     assert load("traefik.yml")["certificatesResolvers"]["acme"]["acme"]["httpChallenge"] == {"entryPoint": "web"}
+    # each service's health check asks for the login page as one of its sites (a host-based dbfilter picks the
+    # database from the Host)
+    services = load("odoo.yml")["http"]["services"]
+    assert services["tenant_a"]["loadBalancer"]["healthCheck"]["hostname"] == "a.example.test"
+    assert services["odoo"]["loadBalancer"]["healthCheck"]["hostname"] == "b.example.test"
     assert "ClientIP(`10.0.0.0/8`)" in load("maintenance.yml")["http"]["routers"]["maintenance-websecure"]["rule"]
 
 

@@ -155,6 +155,9 @@ CASES = {
     # the embedded default's cron pool before the fix (2 cron threads, 4 connections): Odoo 18 runs out
     "cron-pool-too-small": ("provision", {**PENDING_HBA, "odoo_cron_db_maxconn": 4}, "odoo_cron_db_maxconn",
                             "inventory"),
+    # Odoo picks the database from the Host: a health check without a site's host would never pass
+    "dbfilter-by-host-without-check-host": ("provision", {**PENDING_HBA, "odoo_dbfilter": "^%d$"},
+                                            "odoo_healthcheck_host", "inventory"),
     "db-user-bad-name": ("provision", {**PENDING_HBA, "odooops_db_user": "Odoo-User"}, "odooops_db_user", "inventory"),
     "hba-extra-string": ("provision", {"postgres_hba_extra": "host all all 0.0.0.0/0 trust"}, "postgres_hba_extra",
                          "inventory"),
