@@ -101,7 +101,9 @@ class Engine:
         return demux(data)
 
     def remove(self, cid: str) -> None:
-        self.request("DELETE", f"/containers/{cid}", query={"force": 1}, ok=(204, 404))
+        """Remove the container and its anonymous volumes (v=1: the image's VOLUMEs nothing was mounted on, e.g.
+        the official image's /mnt/extra-addons); named volumes are never removed this way."""
+        self.request("DELETE", f"/containers/{cid}", query={"force": 1, "v": 1}, ok=(204, 404))
 
     def get_archive(self, cid: str, path: str) -> bytes | None:
         """A tar of path in the container (running or not); None when it does not exist."""

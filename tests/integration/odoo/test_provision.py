@@ -67,8 +67,16 @@ def web_containers() -> dict[str, dict]:
         out[info["Name"].lstrip("/")] = {
             "image": info["Config"]["Image"], "set": info["Config"]["Labels"]["org.odooops.odoo-set"],
             "state": info["State"]["Status"], "health": info["State"].get("Health", {}).get("Status"),
-            "networks": sorted(info["NetworkSettings"]["Networks"]), "id": info["Id"]}
+            "networks": sorted(info["NetworkSettings"]["Networks"]), "id": info["Id"],
+            # anonymous volumes (the image's VOLUMEs nothing is mounted on: the double declares /mnt/extra-addons
+            # as the official image does)
+            "anonymous": sorted(m["Name"] for m in info["Mounts"]
+                                if m["Type"] == "volume" and re.fullmatch(r"[0-9a-f]{64}", m.get("Name", "")))}
     return out
+
+
+def volume_exists(name: str) -> bool:
+    return docker("volume", "inspect", name, check=False).returncode == 0
 
 
 def fetch_from_app_network(path: str) -> tuple[int, str]:
@@ -196,6 +204,9 @@ def test_blue_green_good_set_replaces_old_without_a_failed_request(stack, ansibl
     assert slow_samples["fail"] == 0 and slow_samples["ok"] >= 3, slow_samples
     after = web_containers()
     assert len(after) == 2 and not set(after) & set(before)
+    # the retired containers went with their anonymous volumes (none left behind at each rollout)
+    retired_volumes = [v for w in before.values() for v in w["anonymous"]]
+    assert retired_volumes and not [v for v in retired_volumes if volume_exists(v)], retired_volumes
     assert all(w["image"] == "odooops/odoo-double:17.0-b" and w["health"] == "healthy" for w in after.values())
     assert samples["fail"] == 0 and samples["ok"] > 20, samples
     assert fetch_from_app_network("/web/health") == (200, '{"status": "pass"}')
