@@ -59,7 +59,8 @@ CREATE INDEX stock_move_reference_idx ON stock_move (reference);
 
 
 def generate(pg: PgCluster, db: str, fs_root: str) -> dict:
-    n = lambda x: max(1, int(x * SCALE))  # noqa: E731
+    def n(x):
+        return max(1, int(x * SCALE))
     pg.psql(f'CREATE DATABASE "{db}"')
     pg.psql(SCHEMA + EXTRA, dbname=db)
     pg.psql(f"""

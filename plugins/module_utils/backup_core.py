@@ -403,7 +403,7 @@ class BackupRun:
                 "key_check": key_check(self.key_ring[self.key_id])},
             "sse": {"type": "aws:kms", "key_id": self.sse_kms_key_id} if self.sse_kms_key_id else None,
             "retention": None if not self.lock_mode else {"mode": self.lock_mode, "days": self.lock_days,
-                                                         "until": iso(self.retain_until)},
+                                                          "until": iso(self.retain_until)},
             "tags": self.tags,
             "statistics": {"tables": facts["statistics"]},
             # seconds from the start of the streams until each producer had handed over its last byte

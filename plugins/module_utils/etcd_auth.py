@@ -148,7 +148,7 @@ def ensure_auth(client: Client, root_password: str, user: str, password: str, pr
                   f"revoke {kind} on {key.decode(errors='replace')!r} from role {user}")
     if want not in perms:
         write("auth/role/grant", {"name": user, "perm": {"permType": "READWRITE", "key": b64(want[1]),
-                                                          "range_end": b64(want[2])}},
+                                                         "range_end": b64(want[2])}},
               f"grant READWRITE on prefix {prefix!r} to role {user}")
 
     account = read("auth/user/get", {"name": user})

@@ -912,8 +912,8 @@ def _cnpg(t: Tenant) -> list:
         spec["backup"] = {"barmanObjectStore": barman_store(t, pg["backup"]["destination_path"],
                                                             f"{t.namespace}-{name}"),
                           "retentionPolicy": pg["backup"]["retention"], "target": "prefer-standby"}
-        objs.append({"apiVersion": CNPG_GROUP, "kind": "ScheduledBackup", "metadata": t.meta(f"{name}-daily",
-                                                                                               "postgres"),
+        objs.append({"apiVersion": CNPG_GROUP, "kind": "ScheduledBackup",
+                     "metadata": t.meta(f"{name}-daily", "postgres"),
                      "spec": {"schedule": pg["backup"]["schedule"], "cluster": {"name": name},
                               "backupOwnerReference": "self", "method": "barmanObjectStore",
                               "immediate": True}})

@@ -104,7 +104,7 @@ def generate(name: str, moment: datetime.datetime) -> dict:
         # only meaningful for stores that accept any key pair (moto in the demo); real providers issue keys:
         # pass them to begin() as values
         return {"odooops_s3_access_key": "AK" + "".join(_secrets.choice(string.ascii_uppercase + string.digits)
-                                                          for _ in range(18)),
+                                                        for _ in range(18)),
                 "odooops_s3_secret_key": generate_password(40)}
     key = new_backup_key(moment)
     return {KEYRING: [key], KEY_ID: key["id"]}

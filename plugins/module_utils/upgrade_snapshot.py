@@ -184,7 +184,7 @@ def restore_db_snapshot(conn, db: str, snapshot: str | None = None, check_mode: 
                 pgu.query(conn, s.SQL("ALTER DATABASE {} RENAME TO {}").format(pgu.ident(snapshot), pgu.ident(db)))
                 pgu.query(conn, s.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(pgu.ident(db)))
                 pgu.query(conn, s.SQL("COMMENT ON DATABASE {} IS {}").format(pgu.ident(db),
-                                                                           s.Literal(json.dumps(meta))))
+                                                                             s.Literal(json.dumps(meta))))
                 if current is not None:
                     pgu.query(conn, s.SQL("COMMENT ON DATABASE {} IS {}").format(pgu.ident(failed), s.Literal(
                         json.dumps({MARKER: "failed", "of": db, "at": meta["restored"]}))))

@@ -94,7 +94,7 @@ def main() -> None:
     try:
         now = g.parse_time(p["now"]) if p["now"] else None
         results = g.evaluate(p["policy"], {k: p[k] for k in ("approval_ref", "emergency", "backup_info", "postgres",
-                                                              "image_plan")}, now)
+                                                             "image_plan")}, now)
     except g.GateError as exc:
         module.fail_json(msg=f"upgrade gate configuration: {exc}")
     refusal = g.refusal(results)

@@ -70,8 +70,8 @@ def test_role_archives_to_encrypted_s3(sim_hosts, pgbr_repo, ansible_playbook, t
         dexec(db1, *pgbr, "check")
         dexec(db1, *pgbr, "--type=full", "backup")
         assert "status: ok" in dexec(db1, *pgbr, "info").stdout
-        info = pgbr_repo["client"].get_object(Bucket=pgbr_repo["bucket"],
-                                           Key=f"pgbackrest/{PREFIX}stack/backup/odoo/backup.info")["Body"].read()
+        info = pgbr_repo["client"].get_object(
+            Bucket=pgbr_repo["bucket"], Key=f"pgbackrest/{PREFIX}stack/backup/odoo/backup.info")["Body"].read()
         assert info.startswith(b"Salted__")  # repository encrypted
 
         # the DR drill's PITR half with its defaults (Debian layout: no postgresql.conf in the data directory)

@@ -329,7 +329,7 @@ def test_failed_business_check_rolls_back(stack, ansible_playbook):
     checks = [*CHECKS, {"name": "stock release validated", "unchanged": True,
                         "sql": "SELECT latest_version FROM ir_module_module WHERE name = 'stock'"}]
     rec = rolled_back(ansible_playbook, stack, False, ["verify:", "business checks differ from the baseline",
-                                                        "stock release validated"],
+                                                       "stock release validated"],
                       upgrade_business_checks=checks)
     assert rec["update"]["exit_code"] == 0
 
