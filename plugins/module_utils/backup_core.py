@@ -108,7 +108,7 @@ def read_snapshot_facts(cur, statistics_tables: list[str] | None = None, counts:
     facts["pg_version"] = f"{num // 10000}.{num % 10000}" if num >= 100000 else f"{num // 10000}.{num // 100 % 100}"
     if _table_exists(cur, "ir_module_module"):
         cur.execute("SELECT name, latest_version FROM ir_module_module WHERE state = 'installed' ORDER BY name")
-        facts["modules"] = {name: version for name, version in cur.fetchall()}
+        facts["modules"] = dict(cur.fetchall())
     facts.update(odoo_version_fields(facts["modules"].get("base")))
     if counts:
         facts["statistics"] = count_rows(cur, statistics_tables)

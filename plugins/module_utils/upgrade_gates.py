@@ -190,8 +190,8 @@ def gate_long_transactions(activity: list[dict] | None, max_seconds: float) -> d
 def gate_image(plan: dict | None, allow_major_change: bool = False) -> dict:
     if not plan or plan.get("error"):
         return _result("target_image", False, f"target image not usable: {(plan or {}).get('error', 'no plan')}")
-    image_major = str(plan.get("image_series") or "").split(".")[0]
-    db_major = str(plan.get("database_series") or "").split(".")[0]
+    image_major = str(plan.get("image_series") or "").split(".", maxsplit=1)[0]
+    db_major = str(plan.get("database_series") or "").split(".", maxsplit=1)[0]
     if not image_major:
         return _result("target_image", False, "cannot tell the target image's Odoo series: no odoo/release.py "
                                               "naming it found in the image (next to the odoo command, in "

@@ -230,7 +230,7 @@ def list_snapshots(conn, db: str) -> list[dict]:
 
 # -- filestore -----------------------------------------------------------------------------------------
 def _count_files(path: str) -> int:
-    return sum(len(files) for _, _, files in os.walk(path))
+    return sum(len(files) for _dirpath, _dirnames, files in os.walk(path))
 
 
 def link_tree(src: str, dst: str) -> int:
