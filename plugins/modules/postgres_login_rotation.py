@@ -56,7 +56,7 @@ options:
     default: 4096
 notes:
   - pg_hba.conf must admit both login roles (roles/postgres lists them).
-author: odooops.hosting maintainers
+author: odooops.hosting maintainers (@odooops)
 """
 
 EXAMPLES = r"""

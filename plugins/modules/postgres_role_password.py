@@ -36,7 +36,7 @@ options:
     description: SCRAM iteration count of the verifier.
     type: int
     default: 4096
-author: odooops.hosting maintainers
+author: odooops.hosting maintainers (@odooops)
 """
 
 EXAMPLES = r"""
