@@ -59,7 +59,8 @@ CREATE INDEX stock_move_reference_idx ON stock_move (reference);
 
 
 def generate(pg: PgCluster, db: str, fs_root: str) -> dict:
-    n = lambda x: max(1, int(x * SCALE))  # noqa: E731
+    def n(x):
+        return max(1, int(x * SCALE))
     pg.psql(f'CREATE DATABASE "{db}"')
     pg.psql(SCHEMA + EXTRA, dbname=db)
     pg.psql(f"""
@@ -89,7 +90,7 @@ INSERT INTO stock_move (product_id, product_qty, state, date, reference, locatio
     for i in range(0, len(files), 5000):
         pg.psql(attachments_sql(files[i: i + 5000]), dbname=db)
     db_bytes = int(pg.psql(f"SELECT pg_database_size('{db}')"))
-    fs_bytes = sum(s for _, s in files)
+    fs_bytes = sum(s for _path, s in files)
     return {"db_bytes": db_bytes, "fs_bytes": fs_bytes, "files": len(files)}
 
 

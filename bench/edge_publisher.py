@@ -44,7 +44,7 @@ def wait(url: str, timeout: float = 30) -> None:
 
 def sample(url: str, n: int) -> list[float]:
     out = []
-    for _ in range(n):
+    for _unused in range(n):
         t0 = time.perf_counter()
         with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - loopback
             resp.read()
@@ -76,7 +76,7 @@ def main() -> None:
         sample(via, 20)
         # interleave rounds so that load from other processes hits both paths alike
         d, v = [], []
-        for _ in range(5):
+        for _unused in range(5):
             d += sample(direct, args.requests // 5)
             v += sample(via, args.requests // 5)
         md, mv = statistics.median(d), statistics.median(v)

@@ -81,7 +81,7 @@ class Writer(threading.Thread):
 
     def first_after(self, t: float) -> float | None:
         """First acknowledged commit that ends the outage which began at t (acks in flight at t excluded)."""
-        times = [a for a, _ in self.acks]
+        times = [a for a, _unused in self.acks]
         gaps = [(b - a, b) for a, b in zip(times, times[1:], strict=False) if b > t]
         return max(gaps)[1] if gaps else None
 
@@ -122,7 +122,7 @@ def switchover_once() -> float:
         repl.promote(conn, 30)
         conn.close()
         w.wait(100)
-        times = [a for a, _ in w.acks]
+        times = [a for a, _unused in w.acks]
         return max(b - a for a, b in zip(times, times[1:], strict=False))
     finally:
         w.stop.set()
@@ -330,7 +330,7 @@ def part3() -> None:
     try:
         hosts, secrets = patroni_cluster(prefix)
         defaults, tuned = [], []
-        for _ in range(RUNS):  # alternating, so both see the same machine load
+        for _unused in range(RUNS):  # alternating, so both see the same machine load
             defaults.append(patroni_kill_once(hosts, secrets, PATRONI_DEFAULTS))
             tuned.append(patroni_kill_once(hosts, secrets, PATRONI_TUNED))
             print(f"  run {len(tuned)}: defaults {defaults[-1]:.1f} s, tuned {tuned[-1]:.1f} s", flush=True)
@@ -358,12 +358,12 @@ def med(values: list[float]) -> float:
 
 
 def part1() -> None:
-    sw = [switchover_once() for _ in range(RUNS)]
+    sw = [switchover_once() for _unused in range(RUNS)]
     print(f"switchover write downtime: median {med(sw):.2f} s (min {min(sw):.2f}, max {max(sw):.2f}); "
           f"goal 2 s -> ratio goal/measured {2 / med(sw):.1f}x")
-    fo = [failover_once() for _ in range(RUNS)]
-    first = [f for f, _ in fo]
-    promote = [p for _, p in fo]
+    fo = [failover_once() for _unused in range(RUNS)]
+    first = [f for f, _promote in fo]
+    promote = [p for _first, p in fo]
     print(f"failover (SIGKILL) -> first acknowledged write: median {med(first):.2f} s; promotion alone "
           f"(baseline) median {med(promote):.2f} s; ratio {med(first) / med(promote):.1f}x; goal 10 s -> "
           f"{10 / med(first):.1f}x under it")
@@ -379,8 +379,8 @@ def main() -> None:
     if prefix and os.environ.get("BENCH_DB_PASSWORD") and os.environ.get("BENCH_REPLICATION_PASSWORD"):
         password = os.environ["BENCH_DB_PASSWORD"]
         runs = int(os.environ.get("BENCH_SIM_RUNS", "1"))
-        bounded = [silent_once(prefix, password, True) for _ in range(runs)]
-        unbounded = [silent_once(prefix, password, False) for _ in range(runs)]
+        bounded = [silent_once(prefix, password, True) for _unused in range(runs)]
+        unbounded = [silent_once(prefix, password, False) for _unused in range(runs)]
         mark = ">=" if med(unbounded) >= CAP else ""
         print(f"silently dead primary -> next write: with service-file bounds median {med(bounded):.2f} s; "
               f"without (baseline) {mark}{med(unbounded):.2f} s; ratio {mark}{med(unbounded) / med(bounded):.1f}x")

@@ -212,7 +212,7 @@ def main() -> None:
         for size in sorted(sizes):
             bench.grow(int(size * GB))
             actual = bench.db_size() / GB
-            dump, _ = bench.backup()
+            dump, _unused = bench.backup()
             admin = pgu.connect(bench.params)
             bench.failed_update(admin)
             ours = bench.rollback(admin)
@@ -232,10 +232,10 @@ def main() -> None:
     print()
     print("Rollback of a failed upgrade (failed update -> old version serving, health + JSON-RPC login verified)")
     print(f"{'database':>10} {'rollback (s)':>13} {'restore from backup (s)':>24} {'restore / rollback':>19}")
-    for _, actual, ours, base in rows:
+    for _unused, actual, ours, base in rows:
         print(f"{actual:>8.2f} GB {ours:>13.2f} {base:>24.2f} {base / ours:>18.1f}x")
     if len(rows) > 1:
-        (_, s0, r0, b0), (_, s1, r1, b1) = rows[0], rows[-1]
+        (_name0, s0, r0, b0), (_name1, s1, r1, b1) = rows[0], rows[-1]
         print(f"size x{s1 / s0:.1f}: rollback x{r1 / r0:.2f}, restore from backup x{b1 / b0:.2f}")
     print()
     print(f"Successful upgrade 17.0-a -> 17.0-b at {rows[-1][1]:.2f} GB, stages (s): {json.dumps(stages)}")

@@ -198,7 +198,8 @@ def ansible_playbook():
         full_env = {**os.environ, "ANSIBLE_CONFIG": os.path.join(ROOT, "ansible.cfg"),
                     "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1", **(env or {})}
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, cwd=ROOT, timeout=timeout)
+            proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=full_env, cwd=ROOT,
+                                  timeout=timeout)
         finally:
             os.unlink(vars_file)
         return PlaybookRun(proc)

@@ -83,12 +83,12 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         task_vars = dict(task_vars or {})
         errors: list[str] = []
 
         for item in args["roles"]:
-            role, _, entry = item.partition(":")
+            role, _sep, entry = item.partition(":")
             options = role_options(role, entry or "main")
             defaults = _trusted(_load(os.path.join(ROLES_DIR, role, "defaults", "main.yml")))
             role_vars = _trusted(_load(os.path.join(ROLES_DIR, role, "vars", "main.yml")))
@@ -96,8 +96,8 @@ class ActionModule(ActionBase):
             values = self._values(templar, options, [role_vars, task_vars, defaults])
             errors += pf.check_options(values, options)
             bad = {e.split(" ", 1)[0].split("[", 1)[0].split(".", 1)[0] for e in errors}
-            errors += [e for e in pf.check_role_values(role, {k: v for k, v in values.items() if k not in bad},
-                                                       secrets=args["secrets"])]
+            errors += list(pf.check_role_values(role, {k: v for k, v in values.items() if k not in bad},
+                                                secrets=args["secrets"]))
 
         names = list(pf.COMMON_SPEC) + list(pf.WORKFLOW_SPEC[args["workflow"]]) + ["postgres_ha", "odooops_postgres_ha"]
         values = self._values(self._templar, names, [task_vars])

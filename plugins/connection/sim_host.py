@@ -13,7 +13,7 @@ description:
     with a short back-off) before it gives up with the same error. Nothing else differs.
   - Real hosts use SSH; nothing in the roles depends on this plugin.
 version_added: 0.1.0
-author: odooops.hosting contributors
+author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
   - community.docker.docker.api_documentation
   - community.docker.docker.var_names

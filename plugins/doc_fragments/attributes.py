@@ -20,11 +20,14 @@ attributes:
 options: {}
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: This action does not modify state.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode).
     support: N/A
     details: This action does not modify state.
   idempotent:
+    description: When run twice in a row, the second run reports no change.
     support: full
 """

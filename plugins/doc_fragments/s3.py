@@ -41,8 +41,9 @@ requirements:
   - boto3
 """
 
-    # PostgreSQL connection used by the backup modules (same option names as community.postgresql)
-    POSTGRES = r"""
+    # PostgreSQL connection used by the backup modules (same option names as community.postgresql). Named
+    # backup_postgres, not postgres: "odooops.hosting.s3.postgres" resolved to doc_fragments/postgres.py instead
+    BACKUP_POSTGRES = r"""
 options:
   login_host:
     description:
@@ -94,7 +95,8 @@ requirements:
 options:
   encryption_keys:
     description:
-      - Key ring, usually O(odooops_backup_keys) from the vault; each key is base64 of 32 random bytes.
+      - Key ring, usually the inventory variable C(odooops_backup_keys) from the vault; each key is base64 of 32
+        random bytes.
       - Old keys stay in the ring so older backups can still be read.
     type: list
     elements: dict

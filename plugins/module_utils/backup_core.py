@@ -108,7 +108,7 @@ def read_snapshot_facts(cur, statistics_tables: list[str] | None = None, counts:
     facts["pg_version"] = f"{num // 10000}.{num % 10000}" if num >= 100000 else f"{num // 10000}.{num // 100 % 100}"
     if _table_exists(cur, "ir_module_module"):
         cur.execute("SELECT name, latest_version FROM ir_module_module WHERE state = 'installed' ORDER BY name")
-        facts["modules"] = {name: version for name, version in cur.fetchall()}
+        facts["modules"] = dict(cur.fetchall())
     facts.update(odoo_version_fields(facts["modules"].get("base")))
     if counts:
         facts["statistics"] = count_rows(cur, statistics_tables)
@@ -403,7 +403,7 @@ class BackupRun:
                 "key_check": key_check(self.key_ring[self.key_id])},
             "sse": {"type": "aws:kms", "key_id": self.sse_kms_key_id} if self.sse_kms_key_id else None,
             "retention": None if not self.lock_mode else {"mode": self.lock_mode, "days": self.lock_days,
-                                                         "until": iso(self.retain_until)},
+                                                          "until": iso(self.retain_until)},
             "tags": self.tags,
             "statistics": {"tables": facts["statistics"]},
             # seconds from the start of the streams until each producer had handed over its last byte

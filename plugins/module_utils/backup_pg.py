@@ -133,7 +133,7 @@ class PgConn:
         if self.bin_dir:
             candidates.append(os.path.join(self.bin_dir, name))
         else:
-            dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda d: _version_key(d), reverse=True)
+            dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
             candidates += [os.path.join(d, name) for d in dirs]
             found = shutil.which(name)
             if found:

@@ -53,7 +53,7 @@ def drill_report(*, db_name: str, backup: dict, restore: dict, verified: dict | 
     pitr_part = None
     if pitr:
         pitr_part = {k: pitr.get(k) for k in ("mode", "target_time", "recovered_to", "newest_archived", "rpo_s",
-                                               "rto_s", "timings", "drill_id", "tables")}
+                                              "rto_s", "timings", "drill_id", "tables")}
         for c in pitr.get("checks") or []:
             check(f"pitr:{c['name']}", c.get("ok"), c.get("detail", ""))
         if pitr.get("check_mode"):

@@ -2,18 +2,19 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """etcd's authentication (RBAC) for Patroni mode, through etcd's JSON gateway (/v3), over TLS.
 
-Plain Python (urllib + ssl only, the db hosts have no etcdctl): every request presents a client certificate and
-verifies etcd's certificate against the platform CA (hostname included). ``ensure_auth`` makes the state
-idempotently: a ``root`` user (the vault's password), a role limited to one key prefix (READWRITE on
-[prefix, prefix_end)), a user holding only that role, then authentication enabled. Passwords travel in request
-bodies over TLS only, are never returned and never appear in an error message.
+Plain Python (urllib through ansible.module_utils.urls.Request, and ssl; the db hosts have no etcdctl): every
+request presents a client certificate and verifies etcd's certificate against the platform CA (hostname included).
+``ensure_auth`` makes the state idempotently: a ``root`` user (the vault's password), a role limited to one key
+prefix (READWRITE on [prefix, prefix_end)), a user holding only that role, then authentication enabled. Passwords
+travel in request bodies over TLS only, are never returned and never appear in an error message.
 """
 from __future__ import annotations
 
 import base64
 import json
 import urllib.error
-import urllib.request
+
+from ansible.module_utils.urls import Request
 
 from ansible_collections.odooops.hosting.plugins.module_utils.patroni import tls_context
 
@@ -55,12 +56,14 @@ class Client:
         self._ctx = tls_context(ca_file, cert_file, key_file)
 
     def call(self, path: str, body: dict, token: str | None = None) -> tuple[int, dict]:
-        req = urllib.request.Request(f"{self.endpoint}/v3/{path}", data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json"}
         if token:
-            req.add_header("Authorization", token)
+            headers["Authorization"] = token
+        # ansible's Request with this TLS context is a plain urllib request (no netrc, no extra header)
+        request = Request(context=self._ctx, use_netrc=False)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout, context=self._ctx) as resp:
+            with request.open("POST", f"{self.endpoint}/v3/{path}", data=json.dumps(body).encode(), headers=headers,
+                              timeout=self.timeout) as resp:
                 status, raw = resp.status, resp.read()
         except urllib.error.HTTPError as exc:
             status, raw = exc.code, exc.read()
@@ -148,7 +151,7 @@ def ensure_auth(client: Client, root_password: str, user: str, password: str, pr
                   f"revoke {kind} on {key.decode(errors='replace')!r} from role {user}")
     if want not in perms:
         write("auth/role/grant", {"name": user, "perm": {"permType": "READWRITE", "key": b64(want[1]),
-                                                          "range_end": b64(want[2])}},
+                                                         "range_end": b64(want[2])}},
               f"grant READWRITE on prefix {prefix!r} to role {user}")
 
     account = read("auth/user/get", {"name": user})

@@ -487,7 +487,7 @@ def odoo_volumes(t: Tenant) -> tuple[list, list]:
 def odoo_container(t: Tenant, name: str, resources: dict, extra_args: list | None = None,
                    image: str | None = None, probes: bool = True) -> dict:
     """The Odoo container: the official image's entrypoint is bypassed (it copies db settings to args)."""
-    _, mounts = odoo_volumes(t)
+    _volumes, mounts = odoo_volumes(t)
     img = t.s["image"]
     container = {
         "name": name,
@@ -516,7 +516,7 @@ def odoo_container(t: Tenant, name: str, resources: dict, extra_args: list | Non
 
 
 def odoo_pod_spec(t: Tenant, containers: list, restart: str | None = None, component: str | None = None) -> dict:
-    volumes, _ = odoo_volumes(t)
+    volumes, _mounts = odoo_volumes(t)
     spec = {"serviceAccountName": t.s["odoo"]["service_account"], "automountServiceAccountToken": False,
             "securityContext": _pod_security(t.s["odoo"]["run_as_user"]), "containers": containers,
             "volumes": volumes, "terminationGracePeriodSeconds": 60}
@@ -912,8 +912,8 @@ def _cnpg(t: Tenant) -> list:
         spec["backup"] = {"barmanObjectStore": barman_store(t, pg["backup"]["destination_path"],
                                                             f"{t.namespace}-{name}"),
                           "retentionPolicy": pg["backup"]["retention"], "target": "prefer-standby"}
-        objs.append({"apiVersion": CNPG_GROUP, "kind": "ScheduledBackup", "metadata": t.meta(f"{name}-daily",
-                                                                                               "postgres"),
+        objs.append({"apiVersion": CNPG_GROUP, "kind": "ScheduledBackup",
+                     "metadata": t.meta(f"{name}-daily", "postgres"),
                      "spec": {"schedule": pg["backup"]["schedule"], "cluster": {"name": name},
                               "backupOwnerReference": "self", "method": "barmanObjectStore",
                               "immediate": True}})

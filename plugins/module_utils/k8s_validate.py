@@ -250,7 +250,7 @@ def validate(objects: list[dict], version: str, crd_dir: str | None = None, poli
         report["kinds"][obj.get("kind")] = report["kinds"].get(obj.get("kind"), 0) + 1
         errors += _check_metadata(obj)
         api_version = str(obj.get("apiVersion", ""))
-        group = api_version.split("/")[0] if "/" in api_version else ""
+        group = api_version.split("/", maxsplit=1)[0] if "/" in api_version else ""
         if key in STRUCTURAL_ONLY:
             report["structural"] += 1
             for dotted in STRUCTURAL_ONLY[key]:

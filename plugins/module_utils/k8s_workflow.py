@@ -59,7 +59,7 @@ def provision_plan(t: r.Tenant) -> list[dict]:
         picked = []
         for obj in list(remaining):
             for kind in kinds:
-                k, _, n = kind.partition(":")
+                k, _sep, n = kind.partition(":")
                 if obj["kind"] == k and (not n or obj["metadata"]["name"] == n):
                     picked.append(obj)
                     remaining.remove(obj)
@@ -72,7 +72,7 @@ def provision_plan(t: r.Tenant) -> list[dict]:
 
 
 def _job(t: r.Tenant, name: str, component: str, container: dict, deadline: int) -> dict:
-    volumes, _ = r.odoo_volumes(t)
+    volumes, _mounts = r.odoo_volumes(t)
     spec = r.odoo_pod_spec(t, [container], restart="Never")
     spec["volumes"] = volumes
     labels = {**t.labels(component), "odooops.io/odoo": "true", "odooops.io/job": component}
@@ -106,7 +106,7 @@ def snapshot_job(t: r.Tenant, run_id: str, state: str = "present", label: str = 
     if t.s["filestore"]["mode"] == "rwx":
         commands.append(f"ansible localhost -c local -m odooops.hosting.odoo_filestore_snapshot -a "
                         f"\"database={pg['database']} state={state} path=/var/lib/odoo/filestore replace=true\"")
-    _, mounts = r.odoo_volumes(t)
+    _volumes, mounts = r.odoo_volumes(t)
     container = {"name": "snapshot", "image": t.s["jobs"]["tools_image"], "imagePullPolicy": "IfNotPresent",
                  "command": ["sh", "-ec", " && ".join(commands)],
                  "env": _pg_env(t) + [{"name": "HOME", "value": "/tmp"},

@@ -34,7 +34,7 @@ def _sampled(opener, url: str, timeout: float, samples: int) -> dict:
     request on a busy host is not a regression) and every sample's time in elapsed_samples_ms. Stops at the
     first request without an HTTP answer."""
     results = []
-    for _ in range(max(1, samples)):
+    for _unused in range(max(1, samples)):
         results.append(_request(opener, url, timeout=timeout))
         if results[-1].get("status") is None:
             break

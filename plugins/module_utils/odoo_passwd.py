@@ -41,6 +41,6 @@ def is_hashed(value: str) -> bool:
 def verify_password(password: str, hashed: str) -> bool:
     if not is_hashed(hashed):
         raise ValueError("not a pbkdf2-sha512 hash")
-    _, _, rounds, salt, checksum = hashed.split("$")
+    _empty, _scheme, rounds, salt, checksum = hashed.split("$")
     candidate = hashlib.pbkdf2_hmac("sha512", password.encode(), _ab64_decode(salt), int(rounds))
     return hmac.compare_digest(candidate, _ab64_decode(checksum))

@@ -2,12 +2,12 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Patroni's REST API for playbooks/failover.yml in Patroni mode (postgres_ha=patroni).
 
-Plain Python (urllib only): reading the cluster as its members report it, choosing a switchover candidate,
-asking Patroni for a switchover or a failover, and waiting until a leader answers as a writable primary.
-Automatic failover is Patroni's job; this only asks, waits and reports. The API password travels in an
-Authorization header, never on a command line, and is never returned. The REST API is TLS only: every request
-verifies the member's certificate against the platform CA (hostname included) and presents a client certificate
-(Patroni refuses unsafe methods without one).
+Plain Python (urllib, through ansible.module_utils.urls.Request): reading the cluster as its members report it,
+choosing a switchover candidate, asking Patroni for a switchover or a failover, and waiting until a leader answers
+as a writable primary. Automatic failover is Patroni's job; this only asks, waits and reports. The API password
+travels in an Authorization header, never on a command line, and is never returned. The REST API is TLS only: every
+request verifies the member's certificate against the platform CA (hostname included) and presents a client
+certificate (Patroni refuses unsafe methods without one).
 """
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ import json
 import ssl
 import time
 import urllib.error
-import urllib.request
+
+from ansible.module_utils.urls import Request
 
 LEADER_ROLES = ("leader", "master", "primary", "standby_leader")
 RUNNING_STATES = ("running", "streaming")
@@ -68,13 +69,16 @@ class Api:
                 timeout: float | None = None) -> tuple[int, object]:
         """(status, parsed JSON or text); status 0 when the member does not answer (in time)."""
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method)
+        headers = {}
         if data is not None:
-            req.add_header("Content-Type", "application/json")
+            headers["Content-Type"] = "application/json"
         if self._auth and method != "GET":
-            req.add_header("Authorization", self._auth)
+            headers["Authorization"] = self._auth
+        # ansible's Request with this TLS context is a plain urllib request (no netrc, no extra header)
+        request = Request(context=self._context, use_netrc=False)
         try:
-            with urllib.request.urlopen(req, timeout=timeout or self.timeout, context=self._context) as resp:
+            with request.open(method, self.url + path, data=data, headers=headers,
+                              timeout=timeout or self.timeout) as resp:
                 status, raw = resp.status, resp.read()
         except urllib.error.HTTPError as exc:
             status, raw = exc.code, exc.read()

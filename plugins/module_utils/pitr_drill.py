@@ -115,7 +115,7 @@ class Runner:
 
     def run(self, args: list[str], timeout: float = 600, check: bool = True, what: str = "") -> str:
         try:
-            res = subprocess.run(self.cmd(args), capture_output=True, text=True, timeout=timeout,
+            res = subprocess.run(self.cmd(args), check=False, capture_output=True, text=True, timeout=timeout,
                                  stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired as exc:
             raise PitrDrillError(f"{what or args[0]} did not finish within {timeout} s") from exc

@@ -15,10 +15,20 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import traceback
 
-import yaml
+from ansible.module_utils.basic import missing_required_lib
 
 from . import sizing
+
+try:
+    import yaml
+except ImportError:  # the controller always has PyYAML (ansible-core requires it); reported if not
+    HAS_YAML = False
+    YAML_IMPORT_ERROR = traceback.format_exc()
+else:
+    HAS_YAML = True
+    YAML_IMPORT_ERROR = None
 
 BOOL_STRINGS = {"yes", "no", "true", "false", "on", "off", "1", "0", "y", "n", "t", "f"}
 
@@ -90,6 +100,8 @@ def load_role_options(roles_dir: str, role: str, entry_point: str = "main") -> d
     path = os.path.join(roles_dir, role, "meta", "argument_specs.yml")
     if not os.path.exists(path):
         raise ValueError(f"role {role} has no meta/argument_specs.yml under {roles_dir}")
+    if not HAS_YAML:
+        raise ValueError(f"{missing_required_lib('PyYAML')}: {YAML_IMPORT_ERROR}")
     with open(path, encoding="utf-8") as fh:
         specs = (yaml.safe_load(fh) or {}).get("argument_specs", {})
     if entry_point not in specs:

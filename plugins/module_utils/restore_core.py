@@ -203,7 +203,7 @@ def wait_standbys_replayed(conn, timeout: float, interval: float = 0.2) -> dict:
             lagging = [name for name, done in rows if not done]
             waited = time.monotonic() - started
             if not lagging or waited >= timeout:
-                return {"standbys": [name for name, _ in rows], "lagging": lagging, "waited_s": round(waited, 3)}
+                return {"standbys": [name for name, _lag in rows], "lagging": lagging, "waited_s": round(waited, 3)}
             time.sleep(interval)
 
 
@@ -277,7 +277,7 @@ def restore_backup(pg: PgConn, s3, bucket: str, entry: BackupEntry, target_db: s
             with pg.env(tmp_db) as env:
                 # restore-only session settings: bigger sort memory for the index builds, no fsync per commit
                 env["PGOPTIONS"] = f"-c maintenance_work_mem={maintenance_work_mem} -c synchronous_commit=off"
-                res = subprocess.run(args, capture_output=True, env=env)
+                res = subprocess.run(args, check=False, capture_output=True, env=env)
             if fs_thread:
                 fs_thread.join()
             if res.returncode != 0:

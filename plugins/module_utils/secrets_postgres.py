@@ -43,7 +43,7 @@ def parse_mark(comment: str | None) -> dict:
     out = {"active": None, "pending": None}
     if comment and comment.startswith(MARK):
         for item in comment[len(MARK):].split():
-            key, _, value = item.partition("=")
+            key, _sep, value = item.partition("=")
             if key in out and value:
                 out[key] = value
     return out

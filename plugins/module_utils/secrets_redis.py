@@ -95,7 +95,7 @@ class RespClient:
             return data.decode("utf-8", "replace")
         if kind == b"*":
             size = int(rest)
-            return None if size < 0 else [self._read() for _ in range(size)]
+            return None if size < 0 else [self._read() for _unused in range(size)]
         raise RedisAclError(f"unexpected Redis reply {line[:20]!r}")
 
     def auth(self, username: str | None, password: str | None) -> None:
@@ -164,7 +164,7 @@ def keep_only(client: RespClient, user: str, new_password: str, persist: bool = 
         client.command("ACL", "SETUSER", user, *["!" + h for h in old])
     return {"changed": True, "user": user, "passwords": 1, "removed": len(old),
             "persisted": _persist(client, persist, check_mode),
-            "commands": [f"ACL SETUSER {user} " + " ".join("!<old hash>" for _ in old)]}
+            "commands": [f"ACL SETUSER {user} " + " ".join("!<old hash>" for _unused in old)]}
 
 
 def remove_password(client: RespClient, user: str, password: str, persist: bool = True,

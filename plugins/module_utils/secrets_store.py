@@ -84,7 +84,7 @@ def check_names(names) -> list[str]:
 def generate_password(length: int = 32) -> str:
     if length < 16:
         raise SecretsError("generated passwords are at least 16 characters")
-    return "".join(_secrets.choice(ALPHABET) for _ in range(length))
+    return "".join(_secrets.choice(ALPHABET) for _unused in range(length))
 
 
 def new_backup_key(moment: datetime.datetime) -> dict:
@@ -104,7 +104,7 @@ def generate(name: str, moment: datetime.datetime) -> dict:
         # only meaningful for stores that accept any key pair (moto in the demo); real providers issue keys:
         # pass them to begin() as values
         return {"odooops_s3_access_key": "AK" + "".join(_secrets.choice(string.ascii_uppercase + string.digits)
-                                                          for _ in range(18)),
+                                                        for _unused in range(18)),
                 "odooops_s3_secret_key": generate_password(40)}
     key = new_backup_key(moment)
     return {KEYRING: [key], KEY_ID: key["id"]}

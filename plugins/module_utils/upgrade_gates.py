@@ -190,8 +190,8 @@ def gate_long_transactions(activity: list[dict] | None, max_seconds: float) -> d
 def gate_image(plan: dict | None, allow_major_change: bool = False) -> dict:
     if not plan or plan.get("error"):
         return _result("target_image", False, f"target image not usable: {(plan or {}).get('error', 'no plan')}")
-    image_major = str(plan.get("image_series") or "").split(".")[0]
-    db_major = str(plan.get("database_series") or "").split(".")[0]
+    image_major = str(plan.get("image_series") or "").split(".", maxsplit=1)[0]
+    db_major = str(plan.get("database_series") or "").split(".", maxsplit=1)[0]
     if not image_major:
         return _result("target_image", False, "cannot tell the target image's Odoo series: no odoo/release.py "
                                               "naming it found in the image (next to the odoo command, in "
@@ -229,8 +229,8 @@ def evaluate(policy: dict, facts: dict, now: datetime.datetime | None = None) ->
         out.append(gate_disk(pg.get("db_size_bytes"), pg.get("data_dir_free_bytes"),
                              float(policy.get("disk_factor", 1.2)), int(policy.get("disk_reserve_bytes", 1 << 30))))
     if "long_transactions" in enabled:
-        out.append(gate_long_transactions(pg.get("long_transactions"), float(policy.get("max_transaction_seconds",
-                                                                                           300))))
+        out.append(gate_long_transactions(pg.get("long_transactions"),
+                                          float(policy.get("max_transaction_seconds", 300))))
     if "target_image" in enabled:
         out.append(gate_image(facts.get("image_plan"), bool(policy.get("allow_major_change", False))))
     return out
@@ -241,4 +241,4 @@ def refusal(results: list[dict]) -> str | None:
     if not failed:
         return None
     return "upgrade refused by " + str(len(failed)) + " gate(s): " + "; ".join(f"[{r['gate']}] {r['reason']}"
-                                                                              for r in failed)
+                                                                               for r in failed)

@@ -227,7 +227,7 @@ def adapt_version(version: str, series: str | None) -> str:
 
 def major(series: str | None) -> int | None:
     try:
-        return int(str(series).split(".")[0])
+        return int(str(series).split(".", maxsplit=1)[0])
     except (TypeError, ValueError):
         return None
 
@@ -300,7 +300,7 @@ class ContainerSpec:
         """Files of the reference container the one-shot containers need: odoo.conf and libpq's files."""
         paths = [config_path]
         for e in self.env:
-            key, _, value = e.partition("=")
+            key, _sep, value = e.partition("=")
             if key in ("PGSERVICEFILE", "PGPASSFILE", "PGSSLROOTCERT") and value.startswith("/"):
                 paths.append(value)
         # a mounted file comes with the mounts; only what the deployment put into the container is copied

@@ -184,7 +184,7 @@ def restore_db_snapshot(conn, db: str, snapshot: str | None = None, check_mode: 
                 pgu.query(conn, s.SQL("ALTER DATABASE {} RENAME TO {}").format(pgu.ident(snapshot), pgu.ident(db)))
                 pgu.query(conn, s.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(pgu.ident(db)))
                 pgu.query(conn, s.SQL("COMMENT ON DATABASE {} IS {}").format(pgu.ident(db),
-                                                                           s.Literal(json.dumps(meta))))
+                                                                             s.Literal(json.dumps(meta))))
                 if current is not None:
                     pgu.query(conn, s.SQL("COMMENT ON DATABASE {} IS {}").format(pgu.ident(failed), s.Literal(
                         json.dumps({MARKER: "failed", "of": db, "at": meta["restored"]}))))
@@ -230,7 +230,7 @@ def list_snapshots(conn, db: str) -> list[dict]:
 
 # -- filestore -----------------------------------------------------------------------------------------
 def _count_files(path: str) -> int:
-    return sum(len(files) for _, _, files in os.walk(path))
+    return sum(len(files) for _dirpath, _dirnames, files in os.walk(path))
 
 
 def link_tree(src: str, dst: str) -> int:

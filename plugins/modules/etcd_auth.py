@@ -58,7 +58,7 @@ attributes:
     support: none
   idempotent:
     support: full
-author: odooops.hosting contributors
+author: odooops.hosting maintainers (@odooops)
 """
 
 EXAMPLES = r"""

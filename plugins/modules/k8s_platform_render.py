@@ -12,7 +12,7 @@ description:
     Deployments, Service, PDB, HPA, Redis, filestore claim, Traefik IngressRoute and Middlewares, CloudNativePG
     Cluster, ScheduledBackup, Pooler), see docs/kubernetes.md.
   - Validates every object on every run, before anything is written - built-in kinds with C(kubernetes-validate)
-    (strict, for O(platform.kubernetes_version)), Traefik and CloudNativePG objects against their CRDs'
+    (strict, for the C(kubernetes_version) of O(platform)), Traefik and CloudNativePG objects against their CRDs'
     C(openAPIV3Schema) (O(crd_dir)), and the policies (requests, limits, probes, non-root, default-deny, PDB,
     no inline Secret data).
   - Writes a kustomize tree (base and overlays per environment and tenant) to O(dest); unchanged files are not
@@ -20,7 +20,7 @@ description:
     module prove that none of the given values reached the tree (the values are never shown).
   - Runs on the controller (delegated to C(localhost)); it needs no cluster.
 version_added: 0.1.0
-author: odooops.hosting contributors
+author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
   - odooops.hosting.attributes
 attributes:
@@ -98,7 +98,7 @@ objects:
   elements: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.odooops.hosting.plugins.module_utils import k8s_gitops, k8s_render, k8s_validate
 
@@ -144,6 +144,8 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
+    if not k8s_gitops.HAS_YAML:
+        module.fail_json(msg=missing_required_lib("PyYAML"), exception=k8s_gitops.YAML_IMPORT_ERROR)
     try:
         module.exit_json(**run(module))
     except (k8s_render.K8sRenderError, k8s_validate.K8sValidationError, k8s_gitops.K8sGitopsError) as exc:

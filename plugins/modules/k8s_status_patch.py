@@ -12,7 +12,7 @@ description:
     C(kubectl cnpg promote) does.
   - Reports no change when the status already holds the given values.
 version_added: 0.1.0
-author: odooops.hosting contributors
+author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
   - odooops.hosting.attributes
 attributes:

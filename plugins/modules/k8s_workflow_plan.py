@@ -14,7 +14,7 @@ description:
     M(odooops.hosting.odoo_db_snapshot) from a Job, the previous image, maintenance off).
   - Changes nothing; runs on the controller.
 version_added: 0.1.0
-author: odooops.hosting contributors
+author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
   - odooops.hosting.attributes.info_module
 options:

@@ -12,7 +12,7 @@ description:
     object under C(<s3_prefix>/YYYY/MM/DD/) with an Object Lock retention of O(retention_days).
   - Run it on the control node (C(delegate_to localhost)). Never put secrets into the record.
 version_added: 0.1.0
-author: odooops.hosting contributors
+author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
   - odooops.hosting.attributes
 attributes:

@@ -16,11 +16,11 @@ description:
     times, source, encryption, retention and row counts). A backup without manifest is incomplete.
   - Runs on a host that reaches PostgreSQL and reads the filestore (an app host, or the control node).
 version_added: 1.0.0
-author: odooops.hosting contributors
+author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
   - odooops.hosting.attributes
   - odooops.hosting.s3
-  - odooops.hosting.s3.postgres
+  - odooops.hosting.s3.backup_postgres
   - odooops.hosting.s3.keys
 attributes:
   check_mode:

@@ -12,7 +12,7 @@ description:
     destination; the manifest is copied last.
   - Backups already complete at the destination (same manifest) are skipped, so the module is idempotent.
 version_added: 1.0.0
-author: odooops.hosting contributors
+author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
   - odooops.hosting.attributes
   - odooops.hosting.s3

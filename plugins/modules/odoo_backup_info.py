@@ -13,7 +13,7 @@ description:
   - With O(verify), downloads every part of one backup (O(backup_id), default the latest good one) and checks
     sha256 and size against the manifest, and the encryption when O(encryption_keys) is given.
 version_added: 1.0.0
-author: odooops.hosting contributors
+author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
   - odooops.hosting.attributes.info_module
   - odooops.hosting.s3

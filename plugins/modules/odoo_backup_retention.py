@@ -18,7 +18,7 @@ description:
     the manifest first.
   - In check mode, reports what would be deleted.
 version_added: 1.0.0
-author: odooops.hosting contributors
+author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
   - odooops.hosting.attributes
   - odooops.hosting.s3
@@ -26,7 +26,10 @@ attributes:
   check_mode:
     support: full
   diff_mode:
-    support: none
+    support: partial
+    details: The diff lists backup ids only - before, the backups kept and those deleted (to delete, in check
+      mode); after, the backups kept. Backups under Object Lock (result C(locked)) and the objects' contents are not
+      shown.
   idempotent:
     support: full
 options:

@@ -15,7 +15,7 @@ description:
   - C(absent) drops the snapshot (or a C(__failed_) copy); databases that are not ours are refused.
   - The filestore part is M(odooops.hosting.odoo_filestore_snapshot), run where the files are.
 version_added: 0.1.0
-author: odooops.hosting contributors
+author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
   - odooops.hosting.attributes
   - odooops.hosting.upgrade_pg

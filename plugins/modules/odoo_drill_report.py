@@ -13,7 +13,7 @@ description:
   - RPO achieved is the age of the newest recoverable point when the drill started; RTO achieved is the time to
     fetch, verify and restore (plus the scratch Odoo becoming healthy, when checked).
 version_added: 1.0.0
-author: odooops.hosting contributors
+author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
   - odooops.hosting.attributes
   - odooops.hosting.s3
@@ -78,6 +78,7 @@ options:
   bucket:
     description: Bucket to upload the report to (required with O(upload)).
     type: str
+    required: false
   report_prefix:
     description: Key prefix of uploaded reports (outside O(prefix), so reports are never taken for backups).
     type: str

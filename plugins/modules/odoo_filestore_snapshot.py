@@ -15,7 +15,7 @@ description:
     volume holding Odoo's data directory; the module then works through a one-shot helper container that
     mounts it, so it works wherever only the Docker engine sees the files).
 version_added: 0.1.0
-author: odooops.hosting contributors
+author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
   - odooops.hosting.attributes
 attributes:

@@ -12,7 +12,7 @@ description:
   - With O(wait), checks are repeated until they all pass or the time is up (a freshly started Odoo).
   - Reports; does not fail unless O(fail_on_unhealthy).
 version_added: 0.1.0
-author: odooops.hosting contributors
+author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
   - odooops.hosting.attributes.info_module
 options:

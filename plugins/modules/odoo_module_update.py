@@ -16,7 +16,7 @@ description:
   - Secrets in the reference container's environment are redacted from the log tail returned.
   - In check mode, or with O(plan_only), only the manifests are read and the plan is returned.
 version_added: 0.1.0
-author: odooops.hosting contributors
+author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
   - odooops.hosting.attributes
   - odooops.hosting.upgrade_pg

@@ -15,7 +15,7 @@ description:
   - One transaction; in check mode it is rolled back and the counts say what would change.
   - Refuses a database named in O(protected_databases) (production).
 version_added: 0.1.0
-author: odooops.hosting contributors
+author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
   - odooops.hosting.attributes
   - odooops.hosting.upgrade_pg

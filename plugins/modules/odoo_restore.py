@@ -15,11 +15,11 @@ description:
   - Optional neutralisation as Odoo does it (scheduled actions and outgoing mail servers off,
     C(database.is_neutralized)).
 version_added: 1.0.0
-author: odooops.hosting contributors
+author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
   - odooops.hosting.attributes
   - odooops.hosting.s3
-  - odooops.hosting.s3.postgres
+  - odooops.hosting.s3.backup_postgres
   - odooops.hosting.s3.keys
 attributes:
   check_mode:

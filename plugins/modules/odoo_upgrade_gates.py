@@ -7,14 +7,15 @@ DOCUMENTATION = r"""
 module: odoo_upgrade_gates
 short_description: Decide whether an upgrade may start, naming the reason of every refusal
 description:
-  - Evaluates the gates of O(policy) (from the inventory) over O(facts) gathered beforehand, all of them, and fails
-    with one message listing every refused gate. Changes nothing anywhere.
+  - Evaluates the gates of O(policy) (from the inventory) over the facts gathered beforehand
+    (O(backup_info), O(postgres), O(image_plan)), all of them, and fails with one message listing every refused
+    gate. Changes nothing anywhere.
   - Gates are freeze windows (with time zones; an emergency override only by an authority listed in
     the policy), the change/approval reference format, a good backup younger than N hours, replication
     streaming under a lag threshold, disk headroom for the snapshot, no long-running transaction, and the
     target image being present with the same Odoo major version. See docs/upgrade.md for the shapes.
 version_added: 0.1.0
-author: odooops.hosting contributors
+author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
   - odooops.hosting.attributes.info_module
 options:
@@ -94,7 +95,7 @@ def main() -> None:
     try:
         now = g.parse_time(p["now"]) if p["now"] else None
         results = g.evaluate(p["policy"], {k: p[k] for k in ("approval_ref", "emergency", "backup_info", "postgres",
-                                                              "image_plan")}, now)
+                                                             "image_plan")}, now)
     except g.GateError as exc:
         module.fail_json(msg=f"upgrade gate configuration: {exc}")
     refusal = g.refusal(results)

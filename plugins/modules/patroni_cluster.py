@@ -77,7 +77,7 @@ attributes:
   idempotent:
     support: partial
     details: V(switchover) moves the leader each time; the others change nothing by themselves.
-author: odooops.hosting contributors
+author: odooops.hosting maintainers (@odooops)
 """
 
 EXAMPLES = r"""

@@ -18,7 +18,7 @@ description:
   - Returns its own RPO (age of the newest archived WAL when the drill started) and RTO (restore + WAL replay
     until promoted), and pass/fail per check. A failed check does not fail the task; the drill report does.
 version_added: 1.0.0
-author: odooops.hosting contributors
+author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
   - odooops.hosting.attributes
 attributes:

@@ -26,7 +26,7 @@ description:
     is refused, naming the check, before any check runs; one trailing C(;) is allowed), run in its own READ ONLY
     transaction with O(statement_timeout).
 version_added: 0.1.0
-author: odooops.hosting contributors
+author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
   - odooops.hosting.attributes.info_module
   - odooops.hosting.upgrade_pg

@@ -56,7 +56,7 @@ options:
     default: 4096
 notes:
   - pg_hba.conf must admit both login roles (roles/postgres lists them).
-author: odooops.hosting maintainers
+author: odooops.hosting maintainers (@odooops)
 """
 
 EXAMPLES = r"""
@@ -112,11 +112,11 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.odooops.hosting.plugins.module_utils import secrets_postgres as sp
 
 try:
-    import psycopg2  # noqa: F401
-
-    HAS_PSYCOPG2 = True
+    import psycopg2
 except ImportError:
-    HAS_PSYCOPG2 = False
+    psycopg2 = None
+
+HAS_PSYCOPG2 = psycopg2 is not None
 
 
 def run(module: AnsibleModule) -> dict:

@@ -79,7 +79,7 @@ options:
     type: str
     default: relax
     choices: [relax, keep]
-author: odooops.hosting contributors
+author: odooops.hosting maintainers (@odooops)
 """
 
 EXAMPLES = r"""

@@ -103,7 +103,7 @@ options:
     description: Reset a synchronous_standby_names relaxed by M(odooops.hosting.postgres_promote) once streaming.
     type: bool
     default: true
-author: odooops.hosting contributors
+author: odooops.hosting maintainers (@odooops)
 """
 
 EXAMPLES = r"""

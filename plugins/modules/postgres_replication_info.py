@@ -16,7 +16,7 @@ extends_documentation_fragment:
   - odooops.hosting.attributes
   - odooops.hosting.attributes.info_module
 options: {}
-author: odooops.hosting contributors
+author: odooops.hosting maintainers (@odooops)
 """
 
 EXAMPLES = r"""

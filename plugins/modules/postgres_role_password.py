@@ -36,7 +36,7 @@ options:
     description: SCRAM iteration count of the verifier.
     type: int
     default: 4096
-author: odooops.hosting maintainers
+author: odooops.hosting maintainers (@odooops)
 """
 
 EXAMPLES = r"""
@@ -66,11 +66,11 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.odooops.hosting.plugins.module_utils import secrets_postgres as sp
 
 try:
-    import psycopg2  # noqa: F401
-
-    HAS_PSYCOPG2 = True
+    import psycopg2
 except ImportError:
-    HAS_PSYCOPG2 = False
+    psycopg2 = None
+
+HAS_PSYCOPG2 = psycopg2 is not None
 
 
 def run(module: AnsibleModule) -> dict:

@@ -48,6 +48,7 @@ options:
     description: Inventory group of the db hosts (failover_target, failover_candidates, odooops_pitr_host).
     type: str
     default: db
+author: odooops.hosting maintainers (@odooops)
 """
 
 EXAMPLES = r"""

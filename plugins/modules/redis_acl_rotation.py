@@ -71,7 +71,7 @@ options:
     description: Verify the server certificate.
     type: bool
     default: true
-author: odooops.hosting maintainers
+author: odooops.hosting maintainers (@odooops)
 """
 
 EXAMPLES = r"""

@@ -87,7 +87,7 @@ options:
     description: Non-secret details per secret for the audit record (e.g. C(old_role), C(new_role)).
     type: dict
     default: {}
-author: odooops.hosting maintainers
+author: odooops.hosting maintainers (@odooops)
 """
 
 EXAMPLES = r"""

@@ -25,7 +25,7 @@ def installed(tmp_path_factory):
 
 
 def test_tarball_leaves_out_the_test_bed(installed):
-    dest, _ = installed
+    dest, _unused = installed
     coll = dest / "ansible_collections" / "odooops" / "hosting"
     assert (coll / "galaxy.yml").exists() or (coll / "MANIFEST.json").exists()
     for excluded in ("testbed", ".venv", ".collections", "bench", ".ci"):
@@ -33,7 +33,7 @@ def test_tarball_leaves_out_the_test_bed(installed):
 
 
 def test_ansible_doc_lists_every_module(installed):
-    dest, _ = installed
+    dest, _unused = installed
     env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(dest)}
     res = subprocess.run([f"{BIN}/ansible-doc", "-l", "odooops.hosting", "-j"], env=env, capture_output=True,
                          text=True, check=True)
@@ -76,7 +76,7 @@ def test_tarball_never_packs_secrets_reports_or_caches(tmp_path):
         path.write_text(content, encoding="utf-8")
     out = tmp_path / "out"
     res = subprocess.run([f"{BIN}/ansible-galaxy", "collection", "build", "--output-path", str(out), str(tree)],
-                         capture_output=True, text=True)
+                         check=False, capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
     [tarball] = glob.glob(str(out / "odooops-hosting-*.tar.gz"))
     with tarfile.open(tarball) as tar:

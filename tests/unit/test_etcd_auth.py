@@ -130,8 +130,8 @@ def test_rbac_set_up_once_then_nothing_to_do_and_certificates_alone_get_nothing(
 
     first = ea.ensure_auth(c, ROOT_PW, "patroni", PATRONI_PW, PREFIX)
     assert first["changed"] and first["enabled_now"]
-    assert ea.ensure_auth(c, ROOT_PW, "patroni", PATRONI_PW, PREFIX) == {"changed": False, "actions": [],
-                                                                           "enabled_now": False}
+    assert ea.ensure_auth(c, ROOT_PW, "patroni", PATRONI_PW, PREFIX) == {
+        "changed": False, "actions": [], "enabled_now": False}
     # a client certificate without credentials: no read, no write
     for path, body in (("range", {"key": ea.b64(PREFIX + "leader")}),
                        ("put", {"key": ea.b64(PREFIX + "leader"), "value": ea.b64("attacker")})):

@@ -57,7 +57,7 @@ def test_secret_values_never_shown():
 def test_check_options_elements_choices_and_suboptions():
     options = {
         "sites": {"type": "list", "elements": "dict", "options": {"host": {"type": "str", "required": True},
-                                                                   "tls": {"type": "bool"}}},
+                                                                  "tls": {"type": "bool"}}},
         "names": {"type": "list", "elements": "str"},
         "mode": {"type": "str", "choices": ["a", "b"]},
         "absent": {"type": "list"},
@@ -89,7 +89,7 @@ def test_postgres_role_values():
                                                "postgres_db_user": "Odoo-User", "postgres_db_name": "shop; drop",
                                                "postgres_hba_extra": ["host all"]})
     assert [e.split(" ", 1)[0] for e in errors] == ["postgres_app_cidrs[1]", "postgres_db_user",
-                                                     "postgres_db_name", "postgres_hba_extra[0]"]
+                                                    "postgres_db_name", "postgres_hba_extra[0]"]
 
 
 def test_redis_odoo_traefik_secrets_and_sites():

@@ -105,7 +105,7 @@ def seed_odoo(pg, db: str, filestore_root: str, partners: int = 2000, products: 
     referenced = make_filestore(fs, files)
     orphan = make_filestore(fs, orphans, seed=99)
     pg.psql(attachments_sql(referenced), dbname=db)
-    return {"filestore": fs, "referenced": [r for r, _ in referenced], "orphans": [r for r, _ in orphan]}
+    return {"filestore": fs, "referenced": [r for r, _content in referenced], "orphans": [r for r, _content in orphan]}
 
 
 def table_checksums(pg, db: str) -> dict:

@@ -38,12 +38,12 @@ class ContainerInspector(threading.Thread):
     def run(self):
         while not self.stop_event.is_set():
             res = subprocess.run(["docker", "inspect", "-f", "{{json .Config}} {{.State.Running}}", self.name],
-                                 capture_output=True, text=True)
+                                 check=False, capture_output=True, text=True)
             if res.returncode == 0 and res.stdout.strip().endswith("true"):
                 self.seen.append(res.stdout)
                 if self.passfile is None:
                     stat = subprocess.run(["docker", "exec", self.name, "stat", "-c", "%a %u",
-                                           "/etc/odoo/drill.pgpass"], capture_output=True, text=True)
+                                           "/etc/odoo/drill.pgpass"], check=False, capture_output=True, text=True)
                     self.passfile = stat.stdout.strip() if stat.returncode == 0 else None
             time.sleep(0.2)
 
@@ -67,7 +67,7 @@ def test_backup_then_drill_with_scratch_odoo(pgbr, moto, s3, s3_bucket, docker_e
                            "-e", f"PGPASSWORD={DB_PASSWORD}", "--entrypoint", "odoo", DOUBLE, "-d", "shop",
                            "-i", "base,stock", "--stop-after-init", "--without-demo=all", "--db_host", "127.0.0.1",
                            "--db_port", str(pg.port), "--db_user", "odoo", "--data-dir", "/var/lib/odoo"],
-                          capture_output=True, text=True, timeout=180)
+                          check=False, capture_output=True, text=True, timeout=180)
     assert init.returncode == 0, init.stdout[-2000:] + init.stderr[-2000:]
     assert int(pg.psql("SELECT count(*) FROM ir_attachment WHERE store_fname IS NOT NULL", dbname="shop")) > 0
 
@@ -136,7 +136,7 @@ def test_backup_then_drill_with_scratch_odoo(pgbr, moto, s3, s3_bucket, docker_e
     # scratch environment removed: database, container, filestore
     assert pg.psql("SELECT count(*) FROM pg_database WHERE datname LIKE 'shop_drill_%'") == "0"
     ps = subprocess.run(["docker", "ps", "-a", "--filter", f"name={PREFIX}drill-drill-odoo", "-q"],
-                        capture_output=True, text=True)
+                        check=False, capture_output=True, text=True)
     assert ps.stdout.strip() == ""
     assert os.listdir(tmp_path / "drill") == []
     # the scratch data directory was made by mkdtemp (random name, 0700, the Odoo uid's), not <work>/<db name>

@@ -43,14 +43,15 @@ def fresh_copy(dest: str) -> str:
 
 def psql(host: str, sql: str) -> str:
     res = subprocess.run(["docker", "exec", "-u", "postgres", PREFIX + host, "psql", "-XAtq", "-d", "postgres",
-                          "-c", sql], capture_output=True, text=True, timeout=60)
+                          "-c", sql], check=False, capture_output=True, text=True, timeout=60)
     return res.stdout.strip() if res.returncode == 0 else ""
 
 
 def login_page(port: int) -> tuple[int, str]:
     res = subprocess.run(["curl", "-sS", "--max-time", "20", "-o", "-", "-w", "\n%{http_code}",
-                          f"http://127.0.0.1:{port}/web/login"], capture_output=True, text=True, timeout=30)
-    body, _, code = res.stdout.rpartition("\n")
+                          f"http://127.0.0.1:{port}/web/login"], check=False, capture_output=True, text=True,
+                         timeout=30)
+    body, _sep, code = res.stdout.rpartition("\n")
     return int(code or 0), body
 
 
@@ -62,16 +63,16 @@ def demo_tree(tmp_path_factory):
     tb_hosts.down(prefix=PREFIX, network=PREFIX + "lan")
     remove_stack(STACK)
     remove_stack(STACK + "-rehearsal")  # rehearse.yml's staging stack
-    for rest in subprocess.run(["docker", "ps", "-aq", "--filter", f"name=^{STACK}"], capture_output=True,
+    for rest in subprocess.run(["docker", "ps", "-aq", "--filter", f"name=^{STACK}"], check=False, capture_output=True,
                                text=True).stdout.split():
-        subprocess.run(["docker", "rm", "-f", "-v", rest], capture_output=True)
-    subprocess.run(["docker", "network", "rm", PREFIX + "lan"], capture_output=True)
+        subprocess.run(["docker", "rm", "-f", "-v", rest], check=False, capture_output=True)
+    subprocess.run(["docker", "network", "rm", PREFIX + "lan"], check=False, capture_output=True)
 
 
 def run_demo(tree: str, ports: dict) -> tuple[str, dict]:
     env = {**os.environ, "ODOOOPS_DEMO_PREFIX": PREFIX, **ports}
     env.pop("ODOOOPS_TEST_PREFIX", None)
-    res = subprocess.run(["make", "demo"], cwd=tree, env=env, capture_output=True, text=True, timeout=2700)
+    res = subprocess.run(["make", "demo"], cwd=tree, env=env, check=False, capture_output=True, text=True, timeout=2700)
     out = res.stdout + res.stderr
     if res.returncode != 0:
         # the step and Ansible's fatal lines first: CI shows only the head of a failure's message

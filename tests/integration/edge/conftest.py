@@ -46,5 +46,3 @@ def edge(sim_hosts, ansible_playbook):
         yield info
     finally:
         cleanup_stack(stack, app1)
-
-

@@ -154,12 +154,14 @@ def test_every_template_variant_validates(variant, ansible_playbook, shared_dir,
     extra = {"render_dest": str(tmp_path), "traefik_stack": "v", "traefik_acme_enabled": True,
              "traefik_acme_email": "ops@example.test", "traefik_acme_challenge": "http", "traefik_maintenance": True,
              "traefik_maintenance_bypass": ["10.0.0.0/8", "192.168.1.5/32"], "traefik_redirect_https": False,
-             "traefik_sites": [{"host": "a.example.test", "service": "tenant_a"}, {"host": "b.example.test",
-                                                                                    "tls": False}],
+             "traefik_sites": [{"host": "a.example.test", "service": "tenant_a"},
+                               {"host": "b.example.test", "tls": False}],
              "traefik_tls_certificates": [{"name": "a", "cert": "C", "key": "K"}]}
     run = ansible_playbook(os.path.join(PLAYBOOKS, "render_traefik.yml"), extra_vars=extra)
     assert run.rc == 0, run.stdout[-3000:]
-    load = lambda f: yaml.safe_load((tmp_path / f).read_text())  # noqa: E731
+
+    def load(f):
+        return yaml.safe_load((tmp_path / f).read_text())
     tc.validate(os.path.join(shared_dir, "schemas", "traefik"), load("traefik.yml"),
                 {"odoo.yml": load("odoo.yml"), "maintenance.yml": load("maintenance.yml")})
     assert load("traefik.yml")["certificatesResolvers"]["acme"]["acme"]["httpChallenge"] == {"entryPoint": "web"}

@@ -87,4 +87,3 @@ def crd_dir(shared_dir) -> str:
     if not os.path.isdir(path):
         pytest.skip(f"CRD schemas not found at {path}")
     return path
-

@@ -18,8 +18,8 @@ import yaml
 pytestmark = [
     pytest.mark.kubernetes_live,
     pytest.mark.skipif(not os.environ.get("KUBECONFIG"), reason="KUBECONFIG not set: no Kubernetes cluster to test "
-                                                                 "against (the apply path ran against the kmock "
-                                                                 "stand-in in test_k8s_apply_kmock.py)"),
+                                                                "against (the apply path ran against the kmock "
+                                                                "stand-in in test_k8s_apply_kmock.py)"),
 ]
 
 

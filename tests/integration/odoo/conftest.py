@@ -59,7 +59,8 @@ class DoubleRun:
 
     def run(self, *args: str, timeout: float = 60, env: dict | None = None) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, os.path.join(DOUBLE, "odoo"), "-c", self.conf, *args],
-                              capture_output=True, text=True, timeout=timeout, env={**self.env, **(env or {})})
+                              check=False, capture_output=True, text=True, timeout=timeout,
+                              env={**self.env, **(env or {})})
 
     def start(self, *args: str, env: dict | None = None, wait: bool = True) -> DoubleRun:
         self.proc = subprocess.Popen([sys.executable, os.path.join(DOUBLE, "odoo"), "-c", self.conf, *args],

@@ -57,7 +57,7 @@ def module_rows(odoo_pg, db: str = "shop") -> dict:
 
 def asset_files(run, db: str = "shop") -> set[str]:
     root = os.path.join(run.data_dir, "filestore", db)
-    return {os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs}
+    return {os.path.relpath(os.path.join(d, f), root) for d, _dirnames, fs in os.walk(root) for f in fs}
 
 
 def test_update_commits_per_module_and_failures_leave_it_partly_done(double, odoo_pg):
@@ -101,7 +101,7 @@ def test_update_commits_per_module_and_failures_leave_it_partly_done(double, odo
     assert done.returncode == 0, done.stderr
     rows = module_rows(odoo_pg)
     assert rows["point_of_sale"] == ("installed", "17.0.1.0.2") and rows["sale_management"] == ("installed", "17.0.1.1")
-    assert not [n for n, (st, _) in rows.items() if st == "to upgrade"]
+    assert not [n for n, (st, _unused) in rows.items() if st == "to upgrade"]
     # -u of a list updates only those
     run.set_variant("a")
     assert run.run("-d", "shop", "-u", "stock", "--stop-after-init").returncode == 0
@@ -166,7 +166,7 @@ def test_server_routes(double, odoo_pg):
     assert http(run.url("/web/health"))[0] == 200
     assert http(run.url("/web/login"))[0] == 500
     assert http(run.url("/odooops/ping"))[0] == 503
-    status, _ = rpc(run, "/web/session/authenticate", {"db": "shop", "login": "admin", "password": "admin"})
+    status, _unused = rpc(run, "/web/session/authenticate", {"db": "shop", "login": "admin", "password": "admin"})
     assert status == 404
     os.remove(marker)
     assert http(run.url("/web/login"))[0] == 200
@@ -353,12 +353,12 @@ def test_cold_start_and_login_costs(double, odoo_pg):
     run.start("-d", "shop", env={"ODOO_DOUBLE_COLD_SECONDS": "0.6", "ODOO_DOUBLE_COLD_REQUESTS": "2",
                                  "ODOO_DOUBLE_LOGIN_SECONDS": "0.4"})
     assert timed(lambda: http(run.url("/web/health"))) < 0.4  # liveness is never slowed
-    pages = [timed(lambda: http(run.url("/web/login"))) for _ in range(3)]
+    pages = [timed(lambda: http(run.url("/web/login"))) for _unused in range(3)]
     assert pages[0] >= 0.6 and pages[1] >= 0.6 and pages[2] < 0.4, pages
     assert timed(lambda: rpc(run, "/web/session/authenticate",
                              {"db": "shop", "login": "check", "password": "check"})) >= 0.4
     run.stop()
     # the defaults: the first page of a fresh process pays 0.2 s, the next ones do not
     run.start("-d", "shop")
-    pages = [timed(lambda: http(run.url("/web/login"))) for _ in range(2)]
+    pages = [timed(lambda: http(run.url("/web/login"))) for _unused in range(2)]
     assert pages[0] >= 0.2 and pages[1] < pages[0], pages

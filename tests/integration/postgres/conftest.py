@@ -69,7 +69,7 @@ class Writer(threading.Thread):
 
 
 def multi_host_dsn(*clusters) -> str:
-    hosts = ",".join("127.0.0.1" for _ in clusters)
+    hosts = ",".join("127.0.0.1" for _unused in clusters)
     ports = ",".join(str(c.port) for c in clusters)
     return (f"host={hosts} port={ports} dbname=postgres user=postgres target_session_attrs=read-write "
             f"connect_timeout=2 keepalives=1 keepalives_idle=1 keepalives_interval=1 keepalives_count=3 "

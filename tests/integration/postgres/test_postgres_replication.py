@@ -35,7 +35,7 @@ def nodes(*clusters) -> list[dict]:
 
 def gather(*clusters) -> dict:
     return repl.gather(nodes(*clusters), lambda n: {"host": n["host"], "port": n["port"], "user": "postgres",
-                                                     "dbname": "postgres", "connect_timeout": 2})
+                                                    "dbname": "postgres", "connect_timeout": 2})
 
 
 def local(cluster) -> repl.LocalCluster:

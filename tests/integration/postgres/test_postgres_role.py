@@ -46,7 +46,7 @@ def secrets_file(directory, secrets: dict) -> str:
 @pytest.fixture(scope="module")
 def secret_args(tmp_path_factory) -> tuple[str, str]:
     path = secrets_file(tmp_path_factory.mktemp("pgsecrets"), {"odooops_db_password": DB_PASSWORD,
-                                                              "odooops_replication_password": REPL_PASSWORD})
+                                                               "odooops_replication_password": REPL_PASSWORD})
     return ("-e", "@" + path)
 
 

@@ -86,8 +86,8 @@ def acked_present(container: str, acked: list[int]) -> set[int]:
 def test_bad_input_is_refused_before_any_change(sim_hosts, cluster, ansible_playbook):
     primary = sim_hosts[cluster["primary"]]
     standby = sim_hosts["db2" if cluster["primary"] == "db1" else "db1"]
-    unknown = ansible_playbook(FAILOVER, "--limit", "db", *cluster["secrets"], extra_vars={"mode": "failover",
-                                                                      "failover_candidates": ["db9"]})
+    unknown = ansible_playbook(FAILOVER, "--limit", "db", *cluster["secrets"],
+                               extra_vars={"mode": "failover", "failover_candidates": ["db9"]})
     # refused by the workflow's preflight, naming the variable and the host
     assert unknown.rc != 0 and "failover_candidates has host(s) db9 not in the db group" in " ".join(
         unknown.stdout.split())  # the callback folds long messages
@@ -97,8 +97,8 @@ def test_bad_input_is_refused_before_any_change(sim_hosts, cluster, ansible_play
     psql(standby, "select pg_wal_replay_pause()")
     try:
         psql(primary, "insert into ledger(id) select -g from generate_series(1, 5000) g", db="odoo")
-        lag = ansible_playbook(FAILOVER, "--limit", "db", *cluster["secrets"], extra_vars={"mode": "switchover",
-                                                                      "failover_max_lag_bytes": 1000})
+        lag = ansible_playbook(FAILOVER, "--limit", "db", *cluster["secrets"],
+                               extra_vars={"mode": "switchover", "failover_max_lag_bytes": 1000})
         assert lag.rc != 0 and "failover_max_lag_bytes=1000" in lag.stdout and lag.changed() == 0
     finally:
         psql(standby, "select pg_wal_replay_resume()")

@@ -66,7 +66,7 @@ def converge_sampled(ansible_playbook, db1: str, secrets_path: str, extra: dict)
         run = ansible_playbook(PLAYBOOK, "--limit", "db1", "-e", "@" + secrets_path, extra_vars=extra)
     finally:
         sh(db1, "touch", "/tmp/odooops-sampler.stop", check=False)
-        sampled, _ = sampler.communicate(timeout=60)
+        sampled, _unused = sampler.communicate(timeout=60)
     return run, sampled
 
 
@@ -119,6 +119,6 @@ def test_role_passwords_never_reach_the_server(fresh_db_hosts, sim_hosts, ansibl
         assert scram.matches(SECOND[key], stored) and not scram.matches(FIRST[key], stored), role
     login = subprocess.run(["docker", "exec", "-e", "PGPASSWORD", app1, "psql",
                             "host=db1 dbname=odoo user=odoo sslmode=require", "-XAtqc", "select session_user"],
-                           capture_output=True, text=True, env={**os.environ,
-                                                                "PGPASSWORD": SECOND["odooops_db_password"]})
+                           check=False, capture_output=True, text=True,
+                           env={**os.environ, "PGPASSWORD": SECOND["odooops_db_password"]})
     assert login.returncode == 0 and login.stdout.strip() == "odoo", login.stderr

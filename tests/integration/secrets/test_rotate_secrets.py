@@ -90,7 +90,7 @@ class AppLoop(threading.Thread):
                 self.failures.append(f"{type(exc).__name__}: {exc}")
             if time.monotonic() - last_ps > 0.5:
                 last_ps = time.monotonic()
-                self.ps_samples.append(subprocess.run(["ps", "-eo", "args"], capture_output=True,
+                self.ps_samples.append(subprocess.run(["ps", "-eo", "args"], check=False, capture_output=True,
                                                       text=True).stdout)
             time.sleep(0.01)
 
@@ -333,7 +333,7 @@ def test_backup_taken_before_key_rotation_restores_after(secrets_env, moto, s3_b
                 "VALUES ('base', 'installed', '17.0.1.3');"
                 "INSERT INTO res_partner (name) SELECT 'p' || g FROM generate_series(1, 250) g;", dbname="odoo")
     common = {"s3_endpoint": moto.endpoint, "bucket": s3_bucket, "pg_port": env.pg.port,
-              **{k: v for k, v in zip(("s3_access_key", "s3_secret_key"), moto_keys(moto), strict=True)}}
+              **dict(zip(("s3_access_key", "s3_secret_key"), moto_keys(moto), strict=True))}
     book = os.path.join(os.path.dirname(__file__), "module_playbooks", "backup_keyring.yml")
     first = env.playbook(book, extra_vars={**common, "keyring_step": "backup"})
     assert first.rc == 0, first.stdout[-3000:]

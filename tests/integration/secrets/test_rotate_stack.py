@@ -130,7 +130,7 @@ def test_rotate_secrets_on_the_stack_under_traffic(stack_inventory, sim_hosts, a
     values |= {k["key"] for d in (old, new) for k in d[secrets_store.KEYRING]}
     ids = docker("ps", "-aq").stdout.split()
     haystacks = {"output": run.stdout + run.stderr, "inspect": docker("inspect", *ids).stdout,
-                 "ps": subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout}
+                 "ps": subprocess.run(["ps", "-eo", "args"], check=False, capture_output=True, text=True).stdout}
     for host in sim_hosts.values():
         haystacks[f"ps {host}"] = docker("exec", host, "ps", "-eo", "args").stdout
         for value in values:

@@ -67,7 +67,7 @@ def table_checksums(pg, db: str) -> dict:
 
 def tree_digest(path: str) -> dict:
     out = {}
-    for dirpath, _, files in os.walk(path):
+    for dirpath, _dirnames, files in os.walk(path):
         for name in files:
             full = os.path.join(dirpath, name)
             with open(full, "rb") as fh:

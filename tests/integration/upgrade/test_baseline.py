@@ -67,7 +67,7 @@ def test_compare_finds_business_regressions(pg, odoo_db):
 
 
 def test_business_checks_are_read_only_and_validated(pg, odoo_db):
-    _, db = conns(pg, odoo_db)
+    _unused, db = conns(pg, odoo_db)
     with pytest.raises(ub.BaselineError, match="query failed: .*read-only transaction"):
         ub.run_business_checks(db, [{"name": "evil", "sql": "DELETE FROM res_partner RETURNING 1", "min": 0}])
     assert pg.psql("SELECT count(*) FROM res_partner", dbname=odoo_db) == "52"

@@ -116,7 +116,7 @@ def test_filestore_snapshot_and_restore(filestore):
     res = snap.create_fs_snapshot(filestore, "odoo")
     assert res["changed"] and res["files"] == 30
     snap_dir = os.path.join(filestore, "odoo__pre_upgrade")
-    a_file = next(os.path.join(d, f) for d, _, fs in os.walk(live) for f in fs)
+    a_file = next(os.path.join(d, f) for d, _dirnames, fs in os.walk(live) for f in fs)
     rel = os.path.relpath(a_file, live)
     assert os.stat(a_file).st_ino == os.stat(os.path.join(snap_dir, rel)).st_ino  # hard link, no data copied
     assert not snap.create_fs_snapshot(filestore, "odoo")["changed"]

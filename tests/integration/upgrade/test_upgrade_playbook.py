@@ -152,7 +152,7 @@ def assert_old_version_serves(web_before, same_containers: bool) -> None:
     """Only containers of the old image serve (the very same ones when they were only stopped), and the edge
     answers with them: the login page (it reads the database) and a JSON-RPC login of the check user."""
     web = web_state()
-    assert web and all(img == IMAGE_A and st == "running" for _, img, st in web), web
+    assert web and all(img == IMAGE_A and st == "running" for _unused, img, st in web), web
     if same_containers:
         assert web == web_before
     status, page = edge("/web/login")
@@ -277,7 +277,7 @@ def test_failed_update_rolls_back(stack, ansible_playbook):
     assert rec["rollback_verified"] is True
     assert checksums() == before and filestore() == files
     assert_swapped_aside(copies, before, files)
-    assert [(n, i, s) for n, i, s in web_state()] == web  # the same old container serves again
+    assert web_state() == web  # the same old container serves again
     for secret in SECRETS.values():
         assert secret not in run.stdout + run.stderr + json.dumps(audit_records(stack))
 
@@ -329,7 +329,7 @@ def test_failed_business_check_rolls_back(stack, ansible_playbook):
     checks = [*CHECKS, {"name": "stock release validated", "unchanged": True,
                         "sql": "SELECT latest_version FROM ir_module_module WHERE name = 'stock'"}]
     rec = rolled_back(ansible_playbook, stack, False, ["verify:", "business checks differ from the baseline",
-                                                        "stock release validated"],
+                                                       "stock release validated"],
                       upgrade_business_checks=checks)
     assert rec["update"]["exit_code"] == 0
 
@@ -381,7 +381,7 @@ def test_rehearsal_on_anonymised_staging(stack, ansible_playbook, lan_s3):
     # the upgrade ran there: staging's modules at 17.0-b's versions, served by the new image; report and audit
     assert psql("SELECT latest_version FROM ir_module_module WHERE name = 'stock'", "odoo_rehearsal") == "17.0.1.2"
     staging_web = web_state(STAGING)
-    assert staging_web and all(img == IMAGE_B and st == "running" for _, img, st in staging_web), staging_web
+    assert staging_web and all(img == IMAGE_B and st == "running" for _unused, img, st in staging_web), staging_web
     [report_path] = [os.path.join(stack["dir"], f) for f in os.listdir(stack["dir"]) if f.startswith("rehearsal-")]
     with open(report_path, encoding="utf-8") as fh:
         report = json.load(fh)
@@ -411,7 +411,7 @@ def test_successful_upgrade(stack, ansible_playbook):
         "SELECT name, latest_version FROM ir_module_module WHERE state = 'installed'").splitlines())
     for name, change in rec["changed_modules"].items():
         assert versions[name] == change["to"]
-    assert all(img == "odooops/odoo-double:17.0-b" and st == "running" for _, img, st in web_state())
+    assert all(img == "odooops/odoo-double:17.0-b" and st == "running" for _unused, img, st in web_state())
     assert set(rec["stages"]) >= {"maintenance", "snapshot", "update", "open", "verify", "maintenance_window"}
     assert "odoo__pre_upgrade" not in psql("SELECT string_agg(datname, ',') FROM pg_database")
     # the same record in S3 under Object Lock

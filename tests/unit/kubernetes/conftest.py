@@ -18,7 +18,7 @@ def three_tenants_two_zones_spec() -> dict:
         {"name": "prod", "odoo": {"replicas": 3}, "tenants": [
             {"name": "alpha", "hosts": ["erp.alpha.example", "shop.alpha.example"]},
             {"name": "beta", "hosts": ["erp.beta.example"], "tls": {"secret_name": None,
-                                                                   "cert_manager_issuer": "letsencrypt"}},
+                                                                    "cert_manager_issuer": "letsencrypt"}},
             {"name": "gamma", "hosts": ["erp.gamma.example"], "filestore": {"mode": "object_storage"},
              "postgres": {"pooler": {"enabled": True}, "instances": 2}, "redis": {"enabled": False}},
         ]},

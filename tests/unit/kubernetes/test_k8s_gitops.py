@@ -26,7 +26,7 @@ def _snapshot(root):
 
 
 def test_tree_layout_and_byte_identical_rerender(three_tenants_two_zones_spec, tmp_path):
-    _, tenants = r.render(three_tenants_two_zones_spec)
+    _unused, tenants = r.render(three_tenants_two_zones_spec)
     files = g.tree(tenants)
     assert "overlays/prod/kustomization.yaml" in files and "overlays/staging/alpha/kustomization.yaml" in files
     assert sum(1 for p in files if p.startswith("base/prod/beta/") and p != "base/prod/beta/kustomization.yaml") \
@@ -35,7 +35,7 @@ def test_tree_layout_and_byte_identical_rerender(three_tenants_two_zones_spec, t
     assert first["changed"] and len(first["created"]) == len(files)
     before = _snapshot(tmp_path)
     # a fresh render of the same input: identical bytes, nothing rewritten (mtimes kept), changed=false
-    _, again = r.render(three_tenants_two_zones_spec)
+    _unused, again = r.render(three_tenants_two_zones_spec)
     files2 = g.tree(again)
     assert files2 == files
     second = g.write(str(tmp_path), files2)
@@ -44,12 +44,12 @@ def test_tree_layout_and_byte_identical_rerender(three_tenants_two_zones_spec, t
 
 
 def test_change_updates_only_what_changed_and_removes_stale(three_tenants_two_zones_spec, tmp_path):
-    _, tenants = r.render(three_tenants_two_zones_spec)
+    _unused, tenants = r.render(three_tenants_two_zones_spec)
     g.write(str(tmp_path), g.tree(tenants))
     spec = three_tenants_two_zones_spec
     spec["environments"][0]["tenants"][0]["image"] = {"tag": "17.0-20261201"}
     spec["environments"][0]["tenants"].pop()   # drop gamma
-    _, tenants = r.render(spec)
+    _unused, tenants = r.render(spec)
     check = g.write(str(tmp_path), g.tree(tenants), check_mode=True)
     assert check["changed"] and os.path.isdir(tmp_path / "base/prod/gamma")   # check mode wrote nothing
     result = g.write(str(tmp_path), g.tree(tenants))
@@ -62,7 +62,7 @@ def test_change_updates_only_what_changed_and_removes_stale(three_tenants_two_zo
 
 
 def test_files_not_generated_by_us_are_kept(single_spec, tmp_path):
-    _, tenants = r.render(single_spec)
+    _unused, tenants = r.render(single_spec)
     os.makedirs(tmp_path / "overlays/prod")
     (tmp_path / "overlays/prod/extra.yaml").write_text("kind: ConfigMap\n")
     result = g.write(str(tmp_path), g.tree(tenants))
@@ -77,7 +77,7 @@ def test_planted_secret_never_in_tree(tmp_path):
     spec["defaults"]["odoo"] = {"config_secret": "odoo-config"}
     inventory_vars = {"odooops_db_password": planted, "odooops_s3_secret_key": planted,
                       "odooops_redis_odoo_password": planted}
-    _, tenants = r.render(spec)
+    _unused, tenants = r.render(spec)
     files = g.tree(tenants)
     g.write(str(tmp_path), files)
     for dirpath, _dirs, names in os.walk(tmp_path):
@@ -87,13 +87,13 @@ def test_planted_secret_never_in_tree(tmp_path):
     assert g.find_values(files, list(inventory_vars.values())) == []
     # and the guard finds it when a value does slip in (e.g. typed into a parameter by mistake)
     spec["defaults"]["postgres"]["parameters"] = {"application_name": planted}
-    _, tenants = r.render(spec)
+    _unused, tenants = r.render(spec)
     assert g.find_values(g.tree(tenants), [planted]) == ["base/prod/shop/cluster-pg.yaml"]
 
 
 @pytest.mark.skipif(KUBECTL is None, reason="kubectl not installed: kustomize build not checked")
 def test_kubectl_kustomize_builds_the_same_objects(three_tenants_two_zones_spec, tmp_path):
-    _, tenants = r.render(three_tenants_two_zones_spec)
+    _unused, tenants = r.render(three_tenants_two_zones_spec)
     g.write(str(tmp_path), g.tree(tenants))
     for env in ("prod", "staging"):
         out = subprocess.run([KUBECTL, "kustomize", str(tmp_path / "overlays" / env)], capture_output=True,

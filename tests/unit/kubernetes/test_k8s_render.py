@@ -13,7 +13,7 @@ def by_id(tenant) -> dict:
 
 
 def test_single_tenant_objects(single_spec):
-    _, tenants = r.render(single_spec)
+    _unused, tenants = r.render(single_spec)
     assert [t.key for t in tenants] == ["prod/shop"]
     objs = by_id(tenants[0])
     ns = "retail-prod-shop"
@@ -55,7 +55,7 @@ def test_single_tenant_objects(single_spec):
 
 
 def test_hpa_maximum_is_the_connection_budget(single_spec):
-    _, (t,) = r.render(single_spec)
+    _unused, (t,) = r.render(single_spec)
     hpa = by_id(t)["HorizontalPodAutoscaler/retail-prod-shop/odoo-web"]["spec"]
     # limits 2 CPUs / 3 GiB: 5 workers; budget 400 - 10; per replica (5+1)*4*2 = 48; cron (2+1)*8 = 24
     expected = sizing.max_web_replicas(390, 5, 4, 2, 8)
@@ -68,7 +68,7 @@ def test_hpa_maximum_is_the_connection_budget(single_spec):
 
 
 def test_cnpg_cluster_and_backups(single_spec):
-    _, (t,) = r.render(single_spec)
+    _unused, (t,) = r.render(single_spec)
     objs = by_id(t)
     spec = objs["Cluster/retail-prod-shop/pg"]["spec"]
     assert spec["instances"] == 3
@@ -87,7 +87,7 @@ def test_cnpg_cluster_and_backups(single_spec):
 
 
 def test_three_tenants_two_zones(three_tenants_two_zones_spec):
-    _, tenants = r.render(three_tenants_two_zones_spec)
+    _unused, tenants = r.render(three_tenants_two_zones_spec)
     assert [t.namespace for t in tenants] == ["retail-prod-alpha", "retail-prod-beta", "retail-prod-gamma",
                                               "retail-staging-alpha"]
     for t in tenants:
@@ -183,12 +183,12 @@ def test_duplicate_namespace_refused():
 
 
 def test_maintenance_middleware_toggles_allowlist(single_spec):
-    _, (t,) = r.render(single_spec)
+    _unused, (t,) = r.render(single_spec)
     off = by_id(t)["Middleware/retail-prod-shop/maintenance"]
     assert off["spec"]["ipAllowList"]["sourceRange"] == ["0.0.0.0/0", "::/0"]
     single_spec["ingress"]["maintenance"] = True
     single_spec["ingress"]["maintenance_allowlist"] = ["192.0.2.10/32"]
-    _, (t,) = r.render(single_spec)
+    _unused, (t,) = r.render(single_spec)
     on = by_id(t)["Middleware/retail-prod-shop/maintenance"]
     assert on["spec"]["ipAllowList"]["sourceRange"] == ["192.0.2.10/32"]
     assert on["metadata"]["annotations"]["odooops.io/maintenance"] == "on"
@@ -198,7 +198,7 @@ def test_workers_from_limits_use_shared_sizing():
     spec = base_spec()
     spec["defaults"]["odoo"] = {"resources": {"requests": {"cpu": "2", "memory": "4Gi"},
                                               "limits": {"cpu": "4", "memory": "8Gi"}}}
-    _, (t,) = r.render(spec)
+    _unused, (t,) = r.render(spec)
     expected = sizing.odoo_workers(4, 8192, 256)
     assert t.sizing["workers"] == expected["workers"] == 9
     args = by_id(t)["Deployment/retail-prod-shop/odoo-web"]["spec"]["template"]["spec"]["containers"][0]["args"]

@@ -20,7 +20,7 @@ def _find(objs, kind, name=None):
 
 @pytest.mark.parametrize("fixture", ["single_spec", "three_tenants_two_zones_spec"])
 def test_rendered_objects_validate(request, fixture, crd_dir):
-    _, tenants = r.render(request.getfixturevalue(fixture))
+    _unused, tenants = r.render(request.getfixturevalue(fixture))
     for t in tenants:
         report = v.validate(t.objects, "1.30", crd_dir)
         assert report["errors"] == []
@@ -31,7 +31,7 @@ def test_rendered_objects_validate(request, fixture, crd_dir):
 
 @pytest.mark.parametrize("version", ["1.30", "1.33", "1.37"])
 def test_cluster_versions(single_spec, crd_dir, version):
-    _, (t,) = r.render(single_spec)
+    _unused, (t,) = r.render(single_spec)
     assert v.validate(t.objects, version, crd_dir)["builtin"] > 15
 
 
@@ -53,7 +53,7 @@ def test_cluster_versions(single_spec, crd_dir, version):
      "spec/maxReplicas: '7' is not of type 'integer'"),
 ])
 def test_broken_object_fails(single_spec, crd_dir, kind, name, mutate, expected):
-    _, (t,) = r.render(single_spec)
+    _unused, (t,) = r.render(single_spec)
     objs = copy.deepcopy(t.objects)
     obj = _find(objs, kind, name)
     mutate(obj)
@@ -81,7 +81,7 @@ def test_broken_object_fails(single_spec, crd_dir, kind, name, mutate, expected)
      .append("--db_password=x"), "a password option on the command line"),
 ])
 def test_policy_violations_fail(single_spec, crd_dir, mutate, expected):
-    _, (t,) = r.render(single_spec)
+    _unused, (t,) = r.render(single_spec)
     objs = copy.deepcopy(t.objects)
     mutate(objs)
     with pytest.raises(v.K8sValidationError) as info:
@@ -91,19 +91,19 @@ def test_policy_violations_fail(single_spec, crd_dir, mutate, expected):
 
 def test_crd_kind_without_crd_dir_is_an_error(single_spec, monkeypatch):
     monkeypatch.delenv("ODOOOPS_CRD_DIR", raising=False)
-    _, (t,) = r.render(single_spec)
+    _unused, (t,) = r.render(single_spec)
     with pytest.raises(v.K8sValidationError, match="no CRD directory"):
         v.validate(t.objects, "1.30", None)
 
 
 def test_crd_dir_from_environment(single_spec, crd_dir, monkeypatch):
     monkeypatch.setenv("ODOOOPS_CRD_DIR", crd_dir)
-    _, (t,) = r.render(single_spec)
+    _unused, (t,) = r.render(single_spec)
     assert v.validate(t.objects, "1.30")["crd"] == 6
 
 
 def test_unknown_crd_version_fails(single_spec, crd_dir):
-    _, (t,) = r.render(single_spec)
+    _unused, (t,) = r.render(single_spec)
     objs = copy.deepcopy(t.objects)
     _find(objs, "IngressRoute")["apiVersion"] = "traefik.io/v1"
     with pytest.raises(v.K8sValidationError, match="no CRD schema for traefik.io/v1 IngressRoute"):

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """odooops edge publisher: a stand-in for Traefik where no Traefik image can be had, by explicit choice
 (traefik_fallback auto/always), and the maintenance page server behind Traefik.
 
