@@ -126,11 +126,19 @@ def module_update_job(t: r.Tenant, image: str, modules: list[str], run_id: str) 
     return _job(t, f"odooops-update-{run_id}", "update", container, 3600)
 
 
-SMOKE = ("import json,sys,urllib.request as u;"
-         "h=json.load(u.urlopen('http://127.0.0.1:8069/web/health',timeout=10));"
-         "v=json.load(u.urlopen(u.Request('http://127.0.0.1:8069/web/webclient/version_info',"
-         "data=b'{\"jsonrpc\":\"2.0\",\"params\":{}}',headers={'Content-Type':'application/json'}),timeout=10));"
-         "sys.exit(0 if h.get('status')=='pass' and 'result' in v else 1)")
+# Run in the new Odoo pod with python3 -c (no Ansible there): /web/health passes and JSON-RPC answers
+# (webclient/version_info). http.client, one connection per request; any HTTP error, non-JSON answer or refused
+# connection exits non-zero.
+SMOKE = ("import json,sys,http.client as h\n"
+         "def ask(method,path,body=None,headers={}):\n"
+         " c=h.HTTPConnection('127.0.0.1',8069,timeout=10);c.request(method,path,body,headers);r=c.getresponse()\n"
+         " d=r.read();c.close()\n"
+         " if r.status!=200:sys.exit(f'{path}: HTTP {r.status}')\n"
+         " return json.loads(d)\n"
+         "a=ask('GET','/web/health')\n"
+         "v=ask('POST','/web/webclient/version_info',b'{\"jsonrpc\":\"2.0\",\"params\":{}}',"
+         "{'Content-Type':'application/json'})\n"
+         "sys.exit(0 if a.get('status')=='pass' and 'result' in v else 1)\n")
 
 
 def _image(t: r.Tenant, tag: str | None = None) -> str:

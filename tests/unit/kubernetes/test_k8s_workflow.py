@@ -172,3 +172,48 @@ def test_gate_facts_from_cluster_status():
                                      w.gate_facts({"currentPrimary": "pg-1",
                                                    "instancesStatus": {"healthy": ["pg-1"]}}, "pg"), now)
     assert [r["ok"] for r in results] == [False, False]
+
+
+def _run_smoke(health_status: int, health_body: bytes, version_body: bytes) -> int:
+    """The smoke script as the pod runs it (python3 -c), against a local server in place of Odoo's 8069."""
+    import http.server
+    import subprocess
+    import sys
+    import threading
+
+    class Odoo(http.server.BaseHTTPRequestHandler):
+        def _answer(self, status, body):
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):  # noqa: N802
+            self._answer(health_status, health_body) if self.path == "/web/health" else self._answer(404, b"{}")
+
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            ok = self.path == "/web/webclient/version_info" and self.headers["Content-Type"] == "application/json"
+            self._answer(200 if ok else 404, version_body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Odoo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        script = w.SMOKE.replace("8069", str(server.server_address[1]))
+        return subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=30, check=False).returncode
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_smoke_script_passes_only_on_a_serving_odoo():
+    version = b'{"jsonrpc": "2.0", "id": null, "result": {"server_serie": "18.0"}}'
+    assert _run_smoke(200, b'{"status": "pass"}', version) == 0
+    assert _run_smoke(200, b'{"status": "fail"}', version) != 0
+    assert _run_smoke(503, b'{"status": "pass"}', version) != 0
+    assert _run_smoke(200, b'{"status": "pass"}', b'{"jsonrpc": "2.0", "error": {"code": 404}}') != 0
+    assert _run_smoke(200, b'{"status": "pass"}', b"<html>") != 0
