@@ -9,11 +9,11 @@ short_description: Read a Patroni cluster, switch over, or wait for (or ask) a f
 description:
   - Talks to the members' REST APIs (any member answers reads). Used by playbooks/failover.yml when
     C(postgres_ha=patroni).
-  - V(info) reports the leader and members. V(switchover) asks the leader to hand over to a running replica (the
-    given one, or the one with the least lag) and waits until the new leader answers as a writable primary and
-    the old one runs as its replica. V(failover) waits for Patroni's automatic failover - a writable leader other
-    than a dead one - and reports it, or asks Patroni to promote O(candidate). V(rejoin) waits until every member
-    runs under the current leader.
+  - O(operation=info) reports the leader and members. O(operation=switchover) asks the leader to hand over to a
+    running replica (the given one, or the one with the least lag) and waits until the new leader answers as a
+    writable primary and the old one runs as its replica. O(operation=failover) waits for Patroni's automatic
+    failover - a writable leader other than a dead one - and reports it, or asks Patroni to promote O(candidate).
+    O(operation=rejoin) waits until every member runs under the current leader.
   - Automatic failover itself is Patroni's; this module never promotes PostgreSQL by itself.
 version_added: 0.2.0
 extends_documentation_fragment:
@@ -43,8 +43,10 @@ options:
     description: Its password (sent in a header only).
     type: str
     default: ""
-  state:
-    description: What to do.
+  operation:
+    description:
+      - What to do. V(info) reads the cluster; V(switchover) moves the leader to a healthy replica; V(failover)
+        waits for (or, with O(force), asks) a failover; V(rejoin) waits until every member runs again.
     type: str
     choices: [info, switchover, failover, rejoin]
     default: info
@@ -88,7 +90,7 @@ EXAMPLES = r"""
     cert_file: /etc/patroni/tls/patroni.crt
     key_file: /etc/patroni/tls/patroni.key
     api_password: "{{ odooops_patroni_api_password }}"
-    state: switchover
+    operation: switchover
     candidate: db2
 """
 
@@ -131,7 +133,7 @@ def main():
             **CLIENT_TLS_SPEC,
             api_user=dict(type="str", default="patroni"),
             api_password=dict(type="str", default="", no_log=True),
-            state=dict(type="str", default="info", choices=["info", "switchover", "failover", "rejoin"]),
+            operation=dict(type="str", default="info", choices=["info", "switchover", "failover", "rejoin"]),
             candidate=dict(type="str", default=""),
             candidates=dict(type="list", elements="str", default=[]),
             max_lag_bytes=dict(type="int"),
@@ -145,7 +147,7 @@ def main():
         context = tls_context(p["ca_file"], p["cert_file"], p["key_file"])
         cluster = Cluster({name: Api(url, p["api_user"], p["api_password"], context=context)
                            for name, url in p["api_urls"].items()})
-        result = run(cluster, p["state"], p["candidate"], p["candidates"], p["max_lag_bytes"], p["wait_timeout"],
+        result = run(cluster, p["operation"], p["candidate"], p["candidates"], p["max_lag_bytes"], p["wait_timeout"],
                      p["force"], module.check_mode)
     except (PatroniError, OSError) as exc:
         module.fail_json(msg=str(exc))
