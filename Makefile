@@ -22,6 +22,7 @@ demo-down:
 lint:
 	@echo "== ruff"; $(VENV)/bin/ruff check plugins testbed tests bench
 	@echo "== ansible-lint (production profile)"; $(VENV)/bin/ansible-lint --profile production --offline -q
+	@echo "== ansible-test sanity (every default test)"; scripts/sanity.sh
 
 ## make test: lint, then the whole suite (unit + integration on real engines)
 test: bootstrap lint
