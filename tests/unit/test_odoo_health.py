@@ -27,6 +27,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_POST(self):  # noqa: N802 (http.server's name)
+        """/web/session/authenticate: uid 2 for check/secret, after the next delay."""
+        params = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["params"]
+        time.sleep(self.delays.pop(0) if self.delays else 0)
+        uid = 2 if (params["login"], params["password"]) == ("check", "secret") else False
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "result": {"uid": uid}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def log_message(self, *args):
         pass
 
@@ -64,3 +75,16 @@ def test_no_answer_stops_sampling():
     res = odoo_health.check("http://127.0.0.1:9", samples=3, timeout=1)   # discard port: refused
     assert not res["healthy"]
     assert len(res["checks"]["health"]["elapsed_samples_ms"]) == 1
+
+
+def test_json_rpc_login_is_sampled_too(server):
+    url, handler = server
+    # health x3, login page x3, then the logins: the first (a cold worker, pbkdf2 on a busy host) is slow
+    handler.delays = [0, 0, 0, 0, 0, 0, 0.6, 0, 0]
+    res = odoo_health.check(url, login="check", password="secret", samples=3)
+    login = res["checks"]["rpc_login"]
+    assert res["healthy"] and login["ok"] and login["uid"] == 2
+    assert len(login["elapsed_samples_ms"]) == 3 and max(login["elapsed_samples_ms"]) >= 600
+    assert login["elapsed_ms"] < 300
+    res = odoo_health.check(url, login="check", password="wrong", samples=3)
+    assert not res["checks"]["rpc_login"]["ok"] and not res["healthy"]
