@@ -76,9 +76,11 @@ def run_demo(tree: str, ports: dict) -> tuple[str, dict]:
     out = res.stdout + res.stderr
     if res.returncode != 0:
         # the step and Ansible's fatal lines first: CI shows only the head of a failure's message
-        key = [line[:400] for line in out.splitlines() if line.startswith(("!! demo FAILED", "fatal:", "failed:"))
-               or "FAILED!" in line]
-        pytest.fail(f"make demo failed (exit {res.returncode}): {' / '.join(key[-4:])}\n{out[-6000:]}")
+        # (with the YAML callback a fatal line ends at "=>": its msg follows on the next lines)
+        key = [line.strip()[:400] for line in out.splitlines()
+               if line.startswith(("!! demo FAILED", "fatal:", "failed:")) or "FAILED!" in line
+               or line.lstrip().startswith(("msg:", "[ERROR]:"))]
+        pytest.fail(f"make demo failed (exit {res.returncode}): {' / '.join(key[-6:])}\n{out[-6000:]}")
     with open(os.path.join(tree, ".odooops", "demo-report.jsonl"), encoding="utf-8") as fh:
         steps = {r["step"]: r for r in map(json.loads, fh)}
     return out, steps
