@@ -200,7 +200,10 @@ def test_blue_green_good_set_replaces_old_without_a_failed_request(stack, ansibl
           f"{slow_samples['ok']} ok, {slow_samples['fail']} failed")
     assert run.rc == 0, run.stdout[-4000:]
     # the old set was drained (new connections refused, requests in flight answered), not cut off the network
-    assert re.search(r"odoo-web-\w+-\d: (drained in \d+ s|\d+ connection)", run.stdout), run.stdout[-4000:]
+    # every old container (both replicas, drained at the same time), not cut off the network
+    drains = re.findall(r"(odoo-web-\w+-\d): (drained in \d+ s|\d+ connection)", run.stdout)
+    assert sorted({name for name, _unused in drains}) == sorted(n.split(STACK + "-")[-1] for n in before), \
+        (drains, run.stdout[-4000:])
     assert slow_samples["fail"] == 0 and slow_samples["ok"] >= 3, slow_samples
     after = web_containers()
     assert len(after) == 2 and not set(after) & set(before)
