@@ -84,6 +84,7 @@ WORKFLOW_SPEC = {
         "upgrade_emergency": {"type": "dict"},
         "upgrade_gates": {"type": "dict"},
         "upgrade_rehearsal": {"type": "bool"},
+        "upgrade_open_check_url": {"type": "str"},
     },
     "rehearse": {
         "upgrade_modules": {"type": "list", "elements": "str"},

@@ -271,12 +271,15 @@ class ContainerSpec:
                  binds: list[str] | None = None, networks: list[str] | None = None, user: str | None = None):
         self.env, self.binds, self.mounts, self.networks = [], [], [], []
         self.user, self.entrypoint, self.ref_id = user, None, None
+        self.stack = None
         self.mounted: list[str] = []
         if like_container:
             ref = engine.container(like_container)
             if ref is None:
                 raise UpdateError(f"reference container {like_container!r} does not exist")
             self.ref_id = ref["Id"]
+            # the stack of the container the one-shot is made like: a recovery finds the stack's update by it
+            self.stack = (ref["Config"].get("Labels") or {}).get("org.odooops.stack")
             self.mounted = [m["Destination"] for m in ref.get("Mounts") or []]
             # the deployment's environment, not the old image's own ENV (the target image brings its own)
             image = engine.image(ref["Image"]) or {}
@@ -348,6 +351,14 @@ def read_image_release(engine: Engine, image: str, config_path: str = "/etc/odoo
                       f"(looked next to its odoo command, in its Python packages and under {', '.join(data['paths'])})")
 
 
+def update_labels(spec: ContainerSpec, database: str) -> dict:
+    """Labels of the module-update one-shot: its purpose, database and (when known) stack."""
+    labels = {"org.odooops.purpose": "module-update", "org.odooops.database": database}
+    if spec.stack:
+        labels["org.odooops.stack"] = spec.stack
+    return labels
+
+
 def run_update(engine: Engine, image: str, spec: ContainerSpec, database: str, modules: list[str],
                config_path: str, odoo_command: list[str], timeout: float, log_lines: int = 40,
                name: str | None = None) -> dict:
@@ -356,7 +367,7 @@ def run_update(engine: Engine, image: str, spec: ContainerSpec, database: str, m
     entrypoint = spec.entrypoint if not odoo_command else None
     res = engine.run_oneshot(image, cmd, entrypoint=entrypoint, env=spec.env, binds=spec.binds, mounts=spec.mounts,
                              networks=spec.networks, user=spec.user, timeout=timeout, name=name,
-                             log_tail=max(log_lines * 5, 200), labels={"org.odooops.purpose": "module-update"},
+                             log_tail=max(log_lines * 5, 200), labels=update_labels(spec, database),
                              copy_from=spec.ref_id, copy_paths=spec.copy_paths(config_path))
     res["logs"] = tail(redact(res["logs"], spec.secrets()), log_lines)
     res["command"] = cmd

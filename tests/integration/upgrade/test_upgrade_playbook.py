@@ -1,7 +1,8 @@
 """playbooks/upgrade.yml and rehearse.yml on the simulated hosts (db1 primary + db2 streaming standby, app1):
 provision once with the double's 17.0-a image, then - on that one stack, in this order - a gate refusal, a check
 run (--check), four automatic rollbacks (update fails, update killed mid-way, smoke check fails, business check
-fails), a rehearsal on an anonymised staging copy of the latest backup, and a successful upgrade to 17.0-b.
+fails under a user writing through the edge), a rehearsal on an anonymised staging copy of the latest backup, a
+successful upgrade to 17.0-b, and a failure after opening (reported, never swapped back).
 
 The module leaves the hosts as it found them: PostgreSQL clusters reset before and after (a previous module's
 synchronous primary must not block our writes; ours must not block the next module's), the stack's and staging's
@@ -161,6 +162,54 @@ def assert_old_version_serves(web_before, same_containers: bool) -> None:
         "db": "odoo", "login": UPGRADE["upgrade_check_login"], "password": UPGRADE["upgrade_check_password"]}})
     assert status == 200 and json.loads(answer)["result"]["uid"], answer[:300]
     assert not [c for c in all_containers() if c[1] == IMAGE_B], all_containers()
+
+
+class EdgeWriter:
+    """A user writing through the edge all along: POST /odooops/attach (the double's route that stores an
+    attachment: a row in ir_attachment and a file in the filestore), one request at a time. Every write the edge
+    acknowledged (200) is kept by name; the others (maintenance, 502 while no set serves) are only counted."""
+
+    def __init__(self) -> None:
+        import threading
+        self.tag = "w-" + os.urandom(4).hex()
+        self.acked: list[str] = []
+        self.refused = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.is_set():
+            n += 1
+            name = f"{self.tag}-{n}"
+            req = urllib.request.Request(f"http://127.0.0.1:{VARS['traefik_http_port']}/odooops/attach?db=odoo&name={name}",
+                                         data=name.encode(), method="POST")
+            try:
+                with urllib.request.urlopen(req, timeout=10) as resp:
+                    if resp.status == 200 and json.loads(resp.read())["db"] == "odoo":
+                        self.acked.append(name)
+                        continue
+            except (OSError, ValueError, KeyError):
+                pass
+            self.refused += 1
+            self._stop.wait(0.2)
+
+    def __enter__(self) -> EdgeWriter:
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self.acked and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert self.acked, "no write went through the edge before the upgrade"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(15)
+
+    def lost(self) -> list[str]:
+        """Acknowledged writes that are not in the live database."""
+        kept = set(psql(f"SELECT name FROM ir_attachment WHERE name LIKE '{self.tag}-%'").split())
+        return [n for n in self.acked if n not in kept]
 
 
 def all_containers() -> list[tuple[str, str]]:
@@ -323,15 +372,38 @@ def test_failed_smoke_check_rolls_back(stack, ansible_playbook):
     assert rec["update"]["exit_code"] == 0  # the update had committed: the swap back undid it
 
 
-def test_failed_business_check_rolls_back(stack, ansible_playbook):
-    """A business check fails after the new set serves. The double runs no migration code, so the check reads what
-    the update does change (a module's version, as a check pinning a validated module would)."""
+def test_failed_business_check_under_writes_loses_no_acknowledged_write(stack, ansible_playbook):
+    """A business check fails, with the default upgrade_traefik_maintenance (false: the edge stays open) and a user
+    writing through the edge all along. The new set is verified off the app network, so no user reached the
+    updated database before the check failed: the swap back discards no acknowledged write, and the very same
+    previous containers serve again (they were only stopped). The double runs no migration code, so the check
+    reads what the update does change (a module's version, as a check pinning a validated module would)."""
     checks = [*CHECKS, {"name": "stock release validated", "unchanged": True,
                         "sql": "SELECT latest_version FROM ir_module_module WHERE name = 'stock'"}]
-    rec = rolled_back(ansible_playbook, stack, False, ["verify:", "business checks differ from the baseline",
-                                                       "stock release validated"],
-                      upgrade_business_checks=checks)
-    assert rec["update"]["exit_code"] == 0
+    web, copies = web_state(), failed_copies()
+    with EdgeWriter() as writer:
+        acked_before = len(writer.acked)
+        run, records = upgrade(ansible_playbook, stack, upgrade_business_checks=checks,
+                               upgrade_traefik_maintenance=False)
+        deadline = time.monotonic() + 30  # writes go on once the old set serves again
+        while len(writer.acked) < acked_before + 3 and time.monotonic() < deadline:
+            time.sleep(0.5)
+    print(f"writes acknowledged: {len(writer.acked)} ({acked_before} before the upgrade), refused: {writer.refused}")
+    assert run.rc != 0 and "Upgrade rolled back" in run.stdout, run.stdout[-3000:]
+    rec = records[-1]
+    assert rec["outcome"] == "rolled_back" and rec["rollback_verified"] is True, rec
+    for part in ("verify:", "business checks differ from the baseline", "stock release validated"):
+        assert part in rec["rollback_reason"], rec["rollback_reason"]
+    assert rec["update"]["exit_code"] == 0 and rec["rollback_path"] == "restarted"
+    assert len(writer.acked) >= acked_before + 3, "no write went through after the rollback"
+    assert writer.lost() == [], f"acknowledged writes discarded by the rollback: {writer.lost()}"
+    # what was swapped aside is the updated database, without any of the user's writes made during the upgrade
+    dbs, _unused = failed_copies()
+    [failed_db] = dbs - copies[0]
+    psql(f'ALTER DATABASE "{failed_db}" WITH ALLOW_CONNECTIONS true', "postgres")
+    assert psql("SELECT latest_version FROM ir_module_module WHERE name = 'stock'", failed_db) == "17.0.1.2"
+    assert psql("SELECT latest_version FROM ir_module_module WHERE name = 'stock'") == "17.0.1.1"
+    assert_old_version_serves(web, same_containers=True)
 
 
 def test_rehearsal_on_anonymised_staging(stack, ansible_playbook, lan_s3):
@@ -421,3 +493,33 @@ def test_successful_upgrade(stack, ansible_playbook):
     assert any(b["run"] == rec["run"] and b["outcome"] == "success" for b in bodies)
     key = next(k for k, b in zip(keys, bodies, strict=True) if b["run"] == rec["run"])
     assert client.head_object(Bucket=stack["bucket"], Key=key)["ObjectLockMode"] == "COMPLIANCE"
+
+
+def test_failure_after_open_is_reported_not_swapped(stack, ansible_playbook):
+    """Runs after the successful upgrade: `-u all` again with the same image (the very same web containers are
+    stopped, verified privately, then opened), and the edge check after opening fails (upgrade_open_check_url
+    points where nothing answers). Users could write from the open stage on, so nothing is swapped back: the
+    run fails with outcome failed_after_open and the rows written since opening, the updated database stays live
+    with every acknowledged write, and the pre-upgrade snapshot is kept for an operator's decision."""
+    copies = failed_copies()
+    with EdgeWriter() as writer:
+        run, records = upgrade(ansible_playbook, stack, upgrade_image=IMAGE_B, upgrade_modules=["all"],
+                               upgrade_traefik_maintenance=False, upgrade_open_check_url="http://127.0.0.1:9",
+                               upgrade_smoke_wait=5)
+        time.sleep(2)
+    print(f"writes acknowledged: {len(writer.acked)}, refused: {writer.refused}")
+    assert run.rc != 0 and "failed after opening, NOT rolled back" in run.stdout, run.stdout[-3000:]
+    assert "Upgrade rolled back" not in run.stdout
+    rec = records[-1]
+    assert rec["outcome"] == "failed_after_open", rec
+    assert "open:" in rec["rollback_reason"] and "rows written" in rec["rollback_reason"], rec["rollback_reason"]
+    assert isinstance(rec["writes_since_open"], int) and rec["writes_since_open"] >= 0, rec
+    assert rec["rollback_path"] is None and rec["rollback_verified"] is None
+    assert failed_copies() == copies, "a database or filestore was swapped aside"
+    assert "odoo__pre_upgrade" in psql("SELECT string_agg(datname, ',') FROM pg_database", "postgres")
+    assert writer.lost() == [], f"acknowledged writes lost: {writer.lost()}"
+    web = web_state()
+    assert web and all(img == IMAGE_B and st == "running" for _unused, img, st in web), web
+    assert edge("/web/login")[0] == 200
+    for secret in SECRETS.values():
+        assert secret not in run.stdout + run.stderr + json.dumps(rec)

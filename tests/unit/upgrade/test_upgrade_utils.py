@@ -117,3 +117,28 @@ def test_snapshot_names_fit_postgres_identifiers():
     assert snap.default_snapshot_name(long).endswith("__pre_upgrade")
     assert len(snap.failed_name(long, "20260101000000")) == 63
     assert snap.failed_name("odoo", "1") == "odoo__failed_1"
+
+
+class _OneContainerEngine:
+    """The two engine calls ContainerSpec makes, answered from a stored inspect document."""
+
+    def __init__(self, labels: dict | None):
+        self.ref = {"Id": "c0ffee", "Image": "sha256:old", "Config": {"Labels": labels, "Env": ["A=1"], "User": "101"},
+                    "Mounts": [], "HostConfig": {}, "NetworkSettings": {"Networks": {"lan": {}}}}
+
+    def container(self, name):
+        return self.ref if name == "web-0" else None
+
+    def image(self, ref):
+        return {"Config": {"Env": []}}
+
+
+def test_update_one_shot_carries_its_stack_and_database():
+    spec = um.ContainerSpec(_OneContainerEngine({"org.odooops.stack": "shop"}), "web-0")
+    assert um.update_labels(spec, "odoo") == {"org.odooops.purpose": "module-update",
+                                              "org.odooops.database": "odoo", "org.odooops.stack": "shop"}
+    unlabelled = um.ContainerSpec(_OneContainerEngine(None), "web-0")
+    assert um.update_labels(unlabelled, "odoo") == {"org.odooops.purpose": "module-update",
+                                                    "org.odooops.database": "odoo"}
+    with pytest.raises(um.UpdateError, match="does not exist"):
+        um.ContainerSpec(_OneContainerEngine({}), "web-9")
