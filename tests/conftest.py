@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 
 import pytest
@@ -176,12 +177,34 @@ class PlaybookRun:
         return sum(h.get("changed", 0) for h in self.recap().values())
 
 
+def _run_until(cmd: list[str], env: dict, timeout: float, kill_when) -> subprocess.CompletedProcess:
+    """Run cmd in a process group of its own; kill the group once kill_when() is true (returncode -9)."""
+    import signal
+
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env, cwd=ROOT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        try:
+            while proc.poll() is None:
+                if kill_when() or time.monotonic() > deadline:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    break
+                time.sleep(0.5)
+        finally:
+            proc.wait()
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(cmd, proc.returncode, out.read(), err.read())
+
+
 @pytest.fixture(scope="session")
 def ansible_playbook():
     """Run a playbook of the project against the tests' simulated hosts (or another inventory)."""
 
     def run(playbook: str, *args: str, inventory: str | None = None, extra_vars: dict | None = None,
-            check: bool = False, env: dict | None = None, timeout: int = 1800) -> PlaybookRun:
+            check: bool = False, env: dict | None = None, timeout: int = 1800, kill_when=None) -> PlaybookRun:
+        """kill_when: a callable asked twice a second while the playbook runs; once it returns true, the whole
+        ansible-playbook process group is killed (SIGKILL), as when the control node is lost."""
         # extra vars (secrets among them) go through a 0600 file, never on the command line where ps shows them
         fd, vars_file = tempfile.mkstemp(prefix="odooops-extra-vars-", suffix=".json")
         with os.fdopen(fd, "w") as fh:
@@ -198,8 +221,11 @@ def ansible_playbook():
         full_env = {**os.environ, "ANSIBLE_CONFIG": os.path.join(ROOT, "ansible.cfg"),
                     "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1", **(env or {})}
         try:
-            proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=full_env, cwd=ROOT,
-                                  timeout=timeout)
+            if kill_when is None:
+                proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=full_env, cwd=ROOT,
+                                      timeout=timeout)
+            else:
+                proc = _run_until(cmd, full_env, timeout, kill_when)
         finally:
             os.unlink(vars_file)
         return PlaybookRun(proc)

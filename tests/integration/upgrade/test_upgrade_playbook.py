@@ -265,9 +265,9 @@ def stack(sim_hosts, ansible_playbook, moto):
             reset_postgres(c)
 
 
-def upgrade(ansible_playbook, stack, **extra):
+def upgrade(ansible_playbook, stack, kill_when=None, **extra):
     extra_vars = {**VARS, **UPGRADE, **stack["s3"], "upgrade_audit_path": stack["audit"], **extra}
-    run = ansible_playbook("playbooks/upgrade.yml", extra_vars=extra_vars)
+    run = ansible_playbook("playbooks/upgrade.yml", extra_vars=extra_vars, kill_when=kill_when)
     return run, audit_records(stack)
 
 
@@ -473,6 +473,50 @@ def test_rehearsal_on_anonymised_staging(stack, ansible_playbook, lan_s3):
         assert secret not in run.stdout + run.stderr + backup.stdout + json.dumps(report)
 
 
+def upgrade_state() -> dict | None:
+    """The app host's record of an upgrade in progress of the stack (playbooks/tasks/upgrade_state.yml)."""
+    res = docker("exec", PREFIX + "app1", "cat", f"/var/lib/odooops/upgrade/{STACK}.json", check=False)
+    return json.loads(res.stdout) if res.returncode == 0 else None
+
+
+def killed_then_recovered(ansible_playbook, stack, stage: str, **extra):
+    """An upgrade whose ansible-playbook is killed (the whole process group, as when the control node is lost)
+    once the app host records `stage`, then a rerun of upgrade.yml: it finds the record, recovers, and upgrades
+    nothing. Returns the rerun and the recovery's audit record."""
+    killed, _unused = upgrade(ansible_playbook, stack, kill_when=lambda: (upgrade_state() or {}).get("stage") == stage,
+                              **extra)
+    assert killed.rc == -9, f"the run ended before its stage {stage}: {killed.stdout[-3000:]}"
+    state = upgrade_state()
+    assert state and state["stage"] == stage and state["image_target"] == extra.get("upgrade_image", IMAGE_B)
+    time.sleep(3)  # what the dead run had started on the hosts (a container stop, a snapshot) goes on meanwhile
+    rerun, records = upgrade(ansible_playbook, stack, **extra)
+    assert rerun.rc != 0 and "Nothing else was done: run upgrade.yml again to upgrade" in rerun.stdout, \
+        rerun.stdout[-4000:]
+    assert upgrade_state() is None, f"the record of the recovered upgrade is left: {rerun.stdout[-4000:]}"
+    rec = records[-1]
+    assert rec["recovers"] == state["run"] and rec["interrupted_stage"] == stage, rec
+    for secret in SECRETS.values():
+        assert secret not in killed.stdout + rerun.stdout + rerun.stderr + json.dumps(rec)
+    return rerun, rec
+
+
+@pytest.mark.parametrize("stage", ["maintenance", "snapshot", "update", "verify"])
+def test_killed_run_is_rolled_back_by_the_next(stack, ansible_playbook, stage):
+    """Killed at each stage before opening (at `update`, the module update hangs so the kill lands while it
+    runs: the rerun must stop it before swapping): the rerun rolls the upgrade back, every table and the
+    filestore are as before, the old version serves through the edge, and no module update is left running."""
+    before, web, files = checksums(), web_state(), filestore()
+    # at `update`, the update hangs in its second module: the first one is committed when the run is killed
+    extra = {"upgrade_update_env": ["ODOO_DOUBLE_HANG_UPDATE=1"], "upgrade_update_timeout": 600} \
+        if stage == "update" else {}
+    rerun, rec = killed_then_recovered(ansible_playbook, stack, stage, **extra)
+    assert rec["outcome"] == "recovered_rolled_back" and rec["rollback_verified"] is True, rec
+    assert "rolled back, the previous version serves again" in rerun.stdout
+    assert checksums() == before and filestore() == files
+    assert_old_version_serves(web, same_containers=True)
+    assert not docker("ps", "-aq", "--filter", "label=org.odooops.purpose=module-update").stdout.split()
+
+
 def test_successful_upgrade(stack, ansible_playbook):
     run, records = upgrade(ansible_playbook, stack)
     assert run.rc == 0, run.stdout[-4000:]
@@ -523,3 +567,19 @@ def test_failure_after_open_is_reported_not_swapped(stack, ansible_playbook):
     assert edge("/web/login")[0] == 200
     for secret in SECRETS.values():
         assert secret not in run.stdout + run.stderr + json.dumps(rec)
+
+
+def test_run_killed_while_opening_is_completed_by_the_next(stack, ansible_playbook):
+    """Killed once opening had begun (`-u all` with the same image, after the tests above): users could already
+    write, so the rerun never swaps back; it completes the opening (the verified set serves through the edge, the
+    cron runs) and keeps the snapshot."""
+    rerun, rec = killed_then_recovered(ansible_playbook, stack, "open", upgrade_image=IMAGE_B, upgrade_modules=["all"],
+                                       upgrade_traefik_maintenance=False)
+    assert rec["outcome"] == "recovered_completed", rec
+    web = web_state()
+    assert web and all(img == IMAGE_B and st == "running" for _unused, img, st in web), web
+    assert edge("/web/login")[0] == 200
+    assert "odoo__pre_upgrade" in psql("SELECT string_agg(datname, ',') FROM pg_database", "postgres")
+    cron = docker("ps", "--filter", f"label=org.odooops.stack={STACK}", "--filter", "label=org.odooops.odoo-role=cron",
+                  "--format", "{{.Image}}").stdout.split()
+    assert cron == [IMAGE_B], cron
