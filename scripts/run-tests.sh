@@ -38,7 +38,7 @@ import sys
 # expected minutes per slow test file, as measured in a full run on this 2-core machine (all runs at once: the
 # minutes are those of a loaded machine); an unknown file counts 5
 expected = {
-    "demo/test_demo.py": 52, "upgrade/test_upgrade_playbook.py": 44, "odoo/test_provision.py": 28,
+    "demo/test_demo.py": 52, "upgrade/test_upgrade_playbook.py": 52, "odoo/test_provision.py": 28,
     "postgres/test_postgres_role.py": 18, "workflows/test_preflight_matrix.py": 17,
     "postgres/test_postgres_patroni.py": 17, "backup/test_restore_after_switchover.py": 6,
     "postgres/test_postgres_role_failover.py": 6, "edge/test_molecule_edge.py": 5,
