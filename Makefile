@@ -15,9 +15,11 @@ demo: bootstrap
 	@scripts/demo.sh
 
 ## make demo-down: everything the demo made (its hosts, and the stacks it started on this engine)
+# (ODOOOPS_DEMO_PREFIX as for make demo: its stack is the prefix without the trailing '-')
 demo-down:
-	@$(VENV)/bin/python -m testbed stack down --stack odooops --stack odooops-rehearsal
-	@$(VENV)/bin/python -m testbed hosts down
+	@p=$${ODOOOPS_DEMO_PREFIX:-odooops-}; s=$${p%-}; \
+	  $(VENV)/bin/python -m testbed stack down --stack "$$s" --stack "$$s-rehearsal" && \
+	  $(VENV)/bin/python -m testbed hosts down --prefix "$$p" --network "$${p}lan"
 
 lint:
 	@echo "== ruff"; $(VENV)/bin/ruff check plugins testbed tests bench

@@ -16,6 +16,9 @@ OUT=$(mktemp -d /tmp/odooops-pytest.XXXXXX)
 SHARDS=${ODOOOPS_TEST_SHARDS:-4}
 BASE_PREFIX=${ODOOOPS_TEST_PREFIX:-odooops-t-}
 t0=$(date +%s)
+# the machine's CPU time (all processes, /proc/stat) at the start: the summary says how busy the cores were
+cpu_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat; }
+read -r busy0 idle0 < <(cpu_ticks)
 
 # build the images once, before the runs start in parallel (each run's session fixture would otherwise race)
 .venv/bin/python -m testbed images >/dev/null || { echo "building the test images failed" >&2; exit 1; }
@@ -68,6 +71,10 @@ for s in "${!shard_files[@]}"; do
 done
 wait "${pids[@]}"
 
+read -r busy1 idle1 < <(cpu_ticks)
+busy=$(( busy1 - busy0 )) idle=$(( idle1 - idle0 ))
+echo "== machine CPU during the suite: $(( busy / $(getconf CLK_TCK) )) CPU seconds busy on $(nproc) cores," \
+  "$(( 100 * busy / (busy + idle + 1) ))% of their time"
 .venv/bin/python - "$OUT" "$(( $(date +%s) - t0 ))" tests/skip_allowlist.txt <<'PY'
 import fnmatch
 import glob
