@@ -2,7 +2,8 @@
 provision once with the double's 17.0-a image, then - on that one stack, in this order - a gate refusal, a check
 run (--check), four automatic rollbacks (update fails, update killed mid-way, smoke check fails, business check
 fails under a user writing through the edge), a rehearsal on an anonymised staging copy of the latest backup, a
-successful upgrade to 17.0-b, and a failure after opening (reported, never swapped back).
+successful upgrade to 17.0-b, a failed update of the release that serves (rolled back by restarting the same
+containers) and a failure after opening (reported, never swapped back).
 
 The module leaves the hosts as it found them: PostgreSQL clusters reset before and after (a previous module's
 synchronous primary must not block our writes; ours must not block the next module's), the stack's and staging's
@@ -149,11 +150,12 @@ def edge(path: str, body: dict | None = None) -> tuple[int, str]:
         return exc.code, exc.read().decode(errors="replace")
 
 
-def assert_old_version_serves(web_before, same_containers: bool) -> None:
+def assert_old_version_serves(web_before, same_containers: bool, image: str = IMAGE_A) -> None:
     """Only containers of the old image serve (the very same ones when they were only stopped), and the edge
-    answers with them: the login page (it reads the database) and a JSON-RPC login of the check user."""
+    answers with them: the login page (it reads the database) and a JSON-RPC login of the check user. No container
+    of the new release is left (when the release was the same image: no web container but the previous ones)."""
     web = web_state()
-    assert web and all(img == IMAGE_A and st == "running" for _unused, img, st in web), web
+    assert web and all(img == image and st == "running" for _unused, img, st in web), web
     if same_containers:
         assert web == web_before
     status, page = edge("/web/login")
@@ -161,7 +163,10 @@ def assert_old_version_serves(web_before, same_containers: bool) -> None:
     status, answer = edge("/web/session/authenticate", {"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
         "db": "odoo", "login": UPGRADE["upgrade_check_login"], "password": UPGRADE["upgrade_check_password"]}})
     assert status == 200 and json.loads(answer)["result"]["uid"], answer[:300]
-    assert not [c for c in all_containers() if c[1] == IMAGE_B], all_containers()
+    if image == IMAGE_A:
+        assert not [c for c in all_containers() if c[1] == IMAGE_B], all_containers()
+    else:
+        assert web == web_before, (web, web_before)
 
 
 class EdgeWriter:
@@ -331,7 +336,8 @@ def test_failed_update_rolls_back(stack, ansible_playbook):
         assert secret not in run.stdout + run.stderr + json.dumps(audit_records(stack))
 
 
-def rolled_back(ansible_playbook, stack, same_containers: bool, reason: list[str], **extra) -> dict:
+def rolled_back(ansible_playbook, stack, same_containers: bool, reason: list[str], image: str = IMAGE_A,
+                **extra) -> dict:
     """One failing upgrade: the old version serves again with every table and the filestore as before, and the
     audit record says why."""
     before, web, files, copies = checksums(), web_state(), filestore(), failed_copies()
@@ -347,7 +353,7 @@ def rolled_back(ansible_playbook, stack, same_containers: bool, reason: list[str
     assert rec["rollback_path"] == ("restarted" if same_containers else "redeployed")
     assert checksums() == before and filestore() == files
     assert_swapped_aside(copies, before, files)
-    assert_old_version_serves(web, same_containers)
+    assert_old_version_serves(web, same_containers, image)
     for secret in SECRETS.values():
         assert secret not in run.stdout + run.stderr + json.dumps(rec)
     return rec
@@ -537,6 +543,15 @@ def test_successful_upgrade(stack, ansible_playbook):
     assert any(b["run"] == rec["run"] and b["outcome"] == "success" for b in bodies)
     key = next(k for k, b in zip(keys, bodies, strict=True) if b["run"] == rec["run"])
     assert client.head_object(Bucket=stack["bucket"], Key=key)["ObjectLockMode"] == "COMPLIANCE"
+
+
+def test_failed_update_of_the_serving_release_restarts_the_same_containers(stack, ansible_playbook):
+    """Runs after the successful upgrade: `-u all` of the image that serves (17.0-b to 17.0-b, as make demo's failing
+    upgrade does) fails in its last module. The previous containers are told from the new release's by name, not
+    by image, so the rollback takes the fast path: the very same containers serve again, nothing is redeployed."""
+    rec = rolled_back(ansible_playbook, stack, True, ["update:", "exit status 255"], IMAGE_B, upgrade_image=IMAGE_B,
+                      upgrade_modules=["all"], upgrade_update_env=["ODOO_DOUBLE_FAIL_UPDATE=1"])
+    assert rec["image_before"] == rec["image_target"] == IMAGE_B
 
 
 def test_failure_after_open_is_reported_not_swapped(stack, ansible_playbook):
