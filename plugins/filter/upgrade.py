@@ -8,7 +8,7 @@ name: upgrade_stage_durations
 short_description: Durations of the upgrade's stages from the times they started
 description:
   - From a dict stage -> start time (epoch seconds) and the stage order, each stage's duration (until the next stage
-    reached), C(gates_and_baseline) (from O(t0) to the maintenance) and C(maintenance_window) (maintenance to end).
+    reached), C(gates_and_baseline) (from O(t0) to the first stage, C(prepare) or C(maintenance)) and C(maintenance_window) (maintenance to end).
 positional: order, t0
 options:
   _input:
@@ -39,8 +39,9 @@ _value:
 def upgrade_stage_durations(marks: dict, order: list, t0: float | None = None) -> dict:
     seen = [s for s in order if s in (marks or {})]
     out = {a: round(float(marks[b]) - float(marks[a]), 3) for a, b in zip(seen, seen[1:], strict=False)}
-    if t0 is not None and "maintenance" in marks:
-        out["gates_and_baseline"] = round(float(marks["maintenance"]) - float(t0), 3)
+    first = next((s for s in ("prepare", "maintenance") if s in (marks or {})), None)
+    if t0 is not None and first:
+        out["gates_and_baseline"] = round(float(marks[first]) - float(t0), 3)
     if "maintenance" in marks and "end" in marks:
         out["maintenance_window"] = round(float(marks["end"]) - float(marks["maintenance"]), 3)
     return out

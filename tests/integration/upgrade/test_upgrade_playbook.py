@@ -506,11 +506,12 @@ def killed_then_recovered(ansible_playbook, stack, stage: str, **extra):
     return rerun, rec
 
 
-@pytest.mark.parametrize("stage", ["maintenance", "snapshot", "update", "verify"])
+@pytest.mark.parametrize("stage", ["prepare", "maintenance", "snapshot", "update", "verify"])
 def test_killed_run_is_rolled_back_by_the_next(stack, ansible_playbook, stage):
     """Killed at each stage before opening (at `update`, the module update hangs so the kill lands while it
     runs: the rerun must stop it before swapping): the rerun rolls the upgrade back, every table and the
-    filestore are as before, the old version serves through the edge, and no module update is left running."""
+    filestore are as before, the old version serves through the edge (at `prepare` the very same containers never
+    stopped; what was prepared is removed), and no module update is left running."""
     before, web, files = checksums(), web_state(), filestore()
     # at `update`, the update hangs in its second module: the first one is committed when the run is killed
     extra = {"upgrade_update_env": ["ODOO_DOUBLE_HANG_UPDATE=1"], "upgrade_update_timeout": 600} \

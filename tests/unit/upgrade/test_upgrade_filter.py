@@ -10,3 +10,16 @@ def test_stage_durations():
     assert out == {"maintenance": 1.5, "snapshot": 1.5, "update": 7.25, "rollback": 1.75, "gates_and_baseline": 10.0,
                    "maintenance_window": 12.0}
     assert upgrade_stage_durations({}, ["maintenance"], 1.0) == {}
+
+
+def test_prepare_is_before_the_window():
+    """The release is prepared before the maintenance window: gates end where preparing starts, and the window
+    (maintenance to end) does not count it."""
+    marks = {"prepare": 95.0, "maintenance": 105.0, "update": 108.0, "verify": 110.0, "open": 115.0, "end": 117.0}
+    out = upgrade_stage_durations(marks, ["prepare", "maintenance", "snapshot", "update", "verify", "open", "end"],
+                                  90.0)
+    assert out["gates_and_baseline"] == 5.0 and out["prepare"] == 10.0
+    assert out["maintenance_window"] == 12.0 and out["verify"] == 5.0
+    # a failure while preparing: no window at all
+    assert "maintenance_window" not in upgrade_stage_durations({"prepare": 95.0, "rollback": 99.0, "end": 100.0},
+                                                               ["prepare", "maintenance", "rollback", "end"], 90.0)
