@@ -8,7 +8,8 @@ name: upgrade_stage_durations
 short_description: Durations of the upgrade's stages from the times they started
 description:
   - From a dict stage -> start time (epoch seconds) and the stage order, each stage's duration (until the next stage
-    reached), C(gates_and_baseline) (from O(t0) to the first stage, C(prepare) or C(maintenance)) and C(maintenance_window) (maintenance to end).
+    reached), C(gates_and_baseline) (from O(t0) to the first stage, C(prepare) or C(maintenance)) and
+    C(maintenance_window) (maintenance to end).
 positional: order, t0
 options:
   _input:

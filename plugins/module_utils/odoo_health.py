@@ -12,9 +12,13 @@ import urllib.error
 import urllib.request
 
 
-def _request(opener, url: str, data: dict | None = None, timeout: float = 10) -> dict:
+def _request(opener, url: str, data: dict | None = None, timeout: float = 10, host: str | None = None) -> dict:
     body = json.dumps(data).encode() if data is not None else None
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"} if body else {})
+    headers = {"Content-Type": "application/json"} if body else {}
+    if host:
+        # a site's host name: Odoo's host-based dbfilter (^%d$, ^%h$) picks the database from it
+        headers["Host"] = host
+    req = urllib.request.Request(url, data=body, headers=headers)
     start = time.monotonic()
     try:
         with opener.open(req, timeout=timeout) as resp:
@@ -29,13 +33,14 @@ def _request(opener, url: str, data: dict | None = None, timeout: float = 10) ->
             "body": payload.decode("utf-8", "replace")}
 
 
-def _sampled(opener, url: str, timeout: float, samples: int, data: dict | None = None) -> dict:
+def _sampled(opener, url: str, timeout: float, samples: int, data: dict | None = None,
+             host: str | None = None) -> dict:
     """GET url (POST data as JSON, if given) `samples` times: the answer of the slowest, with elapsed_ms the
     median of all (one slow request on a busy host is not a regression, nor is a new worker's cold first one)
     and every sample's time in elapsed_samples_ms. Stops at the first request without an HTTP answer."""
     results = []
     for _unused in range(max(1, samples)):
-        results.append(_request(opener, url, data, timeout=timeout))
+        results.append(_request(opener, url, data, timeout=timeout, host=host))
         if results[-1].get("status") is None:
             break
     answer = dict(max(results, key=lambda r: (r.get("status") != 200, r["elapsed_ms"])))
@@ -45,22 +50,23 @@ def _sampled(opener, url: str, timeout: float, samples: int, data: dict | None =
 
 
 def check(base_url: str, database: str | None = None, login: str | None = None, password: str | None = None,
-          urls: list[str] | None = None, timeout: float = 10, samples: int = 3) -> dict:
+          urls: list[str] | None = None, timeout: float = 10, samples: int = 3, host: str | None = None) -> dict:
     """Returns {healthy, checks: {name: {...ok...}}, failures: [...]}; never raises on an HTTP problem.
     Pages (health, login page, urls) and the JSON-RPC login are asked `samples` times: their elapsed_ms is the
-    median."""
+    median. host: the Host header sent with every request to base_url (else base_url's own)."""
     base = base_url.rstrip("/")
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
     checks = {}
 
-    r = _sampled(opener, base + "/web/health", timeout, samples)
+    r = _sampled(opener, base + "/web/health", timeout, samples, host=host)
     try:
         r["ok"] = r.get("status") == 200 and json.loads(r.get("body") or "{}").get("status") == "pass"
     except ValueError:
         r["ok"] = False
     checks["health"] = r
 
-    r = _sampled(opener, base + "/web/login" + (f"?db={database}" if database else ""), timeout, samples)
+    r = _sampled(opener, base + "/web/login" + (f"?db={database}" if database else ""), timeout, samples,
+                 host=host)
     r["ok"] = r.get("status") == 200 and "password" in (r.get("body") or "").lower()
     checks["login_page"] = r
 
@@ -68,7 +74,7 @@ def check(base_url: str, database: str | None = None, login: str | None = None, 
         # sampled as the pages are: a single login's time (pbkdf2, a cold worker) on a busy host said nothing
         r = _sampled(opener, base + "/web/session/authenticate", timeout, samples,
                      {"jsonrpc": "2.0", "method": "call", "id": 1,
-                      "params": {"db": database, "login": login, "password": password}})
+                      "params": {"db": database, "login": login, "password": password}}, host=host)
         try:
             answer = json.loads(r.get("body") or "{}")
         except ValueError:
@@ -82,7 +88,7 @@ def check(base_url: str, database: str | None = None, login: str | None = None, 
 
     for url in urls or []:
         full = url if url.startswith("http") else base + "/" + url.lstrip("/")
-        r = _sampled(opener, full, timeout, samples)
+        r = _sampled(opener, full, timeout, samples, host=None if url.startswith("http") else host)
         r["ok"] = r.get("status") is not None and r["status"] < 400
         checks["url " + url] = r
 

@@ -34,6 +34,12 @@ options:
     type: list
     elements: str
     default: []
+  host:
+    description:
+      - Host header sent with every request to O(base_url) (not with absolute O(urls)), for instance a site's host
+        name, so that Odoo's host-based C(dbfilter) (C(^%d$), C(^%h$)) finds the database when O(base_url) names
+        a container. Unset or empty, the host of O(base_url) is sent.
+    type: str
   timeout:
     description: Seconds per request.
     type: float
@@ -89,7 +95,7 @@ from ansible_collections.odooops.hosting.plugins.module_utils import odoo_health
 def run(module: AnsibleModule) -> dict:
     p = module.params
     kw = dict(database=p["database"], login=p["login"], password=p["password"], urls=p["urls"],
-              timeout=p["timeout"], samples=p["samples"])
+              timeout=p["timeout"], samples=p["samples"], host=p["host"] or None)
     if p["wait"] > 0:
         return odoo_health.wait_healthy(p["base_url"], p["wait"], **kw)
     return odoo_health.check(p["base_url"], **kw)
@@ -103,6 +109,7 @@ def main() -> None:
             login=dict(type="str"),
             password=dict(type="str", no_log=True),
             urls=dict(type="list", elements="str", default=[]),
+            host=dict(type="str"),
             timeout=dict(type="float", default=10),
             samples=dict(type="int", default=3),
             wait=dict(type="float", default=0),

@@ -15,10 +15,16 @@ from ansible_collections.odooops.hosting.plugins.module_utils import odoo_health
 class _Handler(http.server.BaseHTTPRequestHandler):
     delays: list[float] = []
     statuses: list[int] = []
+    # like Odoo's host-based dbfilter (^%d$): only this Host header finds the database (None: any)
+    site: str | None = None
+    hosts: list[str] = []
 
     def do_GET(self):  # noqa: N802 (http.server's name)
         delay = self.delays.pop(0) if self.delays else 0
         status = self.statuses.pop(0) if self.statuses else 200
+        self.hosts.append(self.headers.get("Host", ""))
+        if self.site is not None and self.headers.get("Host") != self.site and self.path != "/web/health":
+            status = 404  # no database matches the filter for this host
         time.sleep(delay)
         body = (json.dumps({"status": "pass"}) if self.path == "/web/health"
                 else "<form><input name='password'/></form>").encode()
@@ -47,7 +53,7 @@ def server():
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
-    _Handler.delays, _Handler.statuses = [], []
+    _Handler.delays, _Handler.statuses, _Handler.site, _Handler.hosts = [], [], None, []
     yield f"http://127.0.0.1:{srv.server_address[1]}", _Handler
     srv.shutdown()
     srv.server_close()
@@ -88,3 +94,15 @@ def test_json_rpc_login_is_sampled_too(server):
     assert login["elapsed_ms"] < 300
     res = odoo_health.check(url, login="check", password="wrong", samples=3)
     assert not res["checks"]["rpc_login"]["ok"] and not res["healthy"]
+
+
+def test_a_site_host_name_reaches_a_host_filtered_database(server):
+    """With a host-based dbfilter the database is found only through a site's host name: called by its container
+    address the check fails, with host= it passes, and every request carried that Host header."""
+    url, handler = server
+    handler.site = "shop.example.com"
+    assert odoo_health.check(url, database="shop", samples=1)["failures"] == ["login_page: HTTP 404"]
+    handler.hosts.clear()
+    res = odoo_health.check(url, database="shop", samples=2, host="shop.example.com", urls=["/web/login"])
+    assert res["healthy"], res["failures"]
+    assert handler.hosts and set(handler.hosts) == {"shop.example.com"}
