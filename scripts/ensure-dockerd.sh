@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start a Docker engine if none answers on the default socket.
-# The engine we start is recorded in ${ODOOOPS_STATE:-/var/tmp/odooops}/dockerd.pid so that
-# `scripts/stop-dockerd.sh` (and the test harness) stop only what we started.
+# The engine we start is recorded in ${ODOOOPS_STATE:-/var/tmp/odooops}/dockerd.pid, so that only what we started
+# is ever stopped (by that PID); an engine that already answered is left alone.
 set -euo pipefail
 STATE="${ODOOOPS_STATE:-/var/tmp/odooops}"
 mkdir -p "$STATE"
