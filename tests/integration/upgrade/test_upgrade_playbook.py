@@ -489,9 +489,17 @@ def killed_then_recovered(ansible_playbook, stack, stage: str, **extra):
     """An upgrade whose ansible-playbook is killed (the whole process group, as when the control node is lost)
     once the app host records `stage`, then a rerun of upgrade.yml: it finds the record, recovers, and upgrades
     nothing. Returns the rerun and the recovery's audit record."""
-    killed, _unused = upgrade(ansible_playbook, stack, kill_when=lambda: (upgrade_state() or {}).get("stage") == stage,
-                              **extra)
+    def at_stage() -> bool:
+        if (upgrade_state() or {}).get("stage") != stage:
+            return False
+        # at `prepare`, once the target image's set exists (created, not started): the recovery must remove it
+        return stage != "prepare" or any(img == extra.get("upgrade_image", IMAGE_B) for _n, img, _s in web_state())
+
+    killed, _unused = upgrade(ansible_playbook, stack, kill_when=at_stage, **extra)
     assert killed.rc == -9, f"the run ended before its stage {stage}: {killed.stdout[-3000:]}"
+    if stage == "prepare":  # the prepared set was there, created and never started, when the run died
+        assert [s for _n, img, s in web_state() if img == extra.get("upgrade_image", IMAGE_B)] and \
+            all(s == "created" for _n, img, s in web_state() if img == extra.get("upgrade_image", IMAGE_B)), web_state()
     state = upgrade_state()
     assert state and state["stage"] == stage and state["image_target"] == extra.get("upgrade_image", IMAGE_B)
     time.sleep(3)  # what the dead run had started on the hosts (a container stop, a snapshot) goes on meanwhile
