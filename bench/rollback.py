@@ -99,7 +99,7 @@ class Bench:
     def healthy(self, wait: float = 60) -> float:
         start = time.monotonic()
         res = odoo_health.wait_healthy(f"http://127.0.0.1:{self.port}", wait, interval=0.05, database="odoo",
-                                       login="check", password="check", timeout=3)
+                                       login="admin", password="admin", timeout=3)
         if not res["healthy"]:
             raise RuntimeError(f"Odoo not healthy: {res['failures']}")
         return time.monotonic() - start

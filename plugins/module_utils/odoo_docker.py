@@ -136,11 +136,13 @@ class Engine:
                     env: list[str] | None = None, binds: list[str] | None = None, mounts: list[dict] | None = None,
                     networks: list[str] | None = None, user: str | None = None, name: str | None = None,
                     labels: dict | None = None, timeout: float = 600, log_tail: int = 200,
-                    keep: bool = False, copy_from: str | None = None, copy_paths: list[str] | None = None) -> dict:
+                    keep: bool = False, copy_from: str | None = None, copy_paths: list[str] | None = None,
+                    files: list[tuple[str, bytes]] | None = None) -> dict:
         """Run cmd in a new container of image and wait at most timeout seconds (then kill it).
 
         copy_paths are copied from the container copy_from before the start (files a deployment put into its
         containers rather than mounting them: odoo.conf, the libpq service file); missing ones are skipped.
+        files are (directory, tar) pairs put into the container before the start too (e.g. a 0600 script).
         Returns {exit_code, timed_out, duration, logs, name}. The container is removed unless keep.
         """
         name = name or f"odooops-oneshot-{uuid.uuid4().hex[:10]}"
@@ -163,6 +165,8 @@ class Engine:
                 data = self.get_archive(copy_from, path) if copy_from else None
                 if data:
                     self.put_archive(cid, path.rsplit("/", 1)[0] or "/", data)
+            for directory, data in files or []:
+                self.put_archive(cid, directory, data)
             for net in networks[1:]:
                 self.request("POST", f"/networks/{urllib.parse.quote(net, safe='')}/connect",
                              body={"Container": cid}, ok=(200,))

@@ -40,6 +40,8 @@ CATALOGUE = {
                     "description": "Redis ACL password of the admin user"},
     "s3": {"vars": ["odooops_s3_access_key", "odooops_s3_secret_key"], "generate": "s3", "max_age_days": 90,
            "description": "object storage access key pair (issued by the storage provider)"},
+    "check": {"vars": ["odooops_check_password"], "generate": "password", "max_age_days": 90,
+              "description": "password of the Odoo user upgrade.yml's smoke checks log in as (odoo_check_login)"},
     "anonymize": {"vars": ["odooops_anonymize_key"], "generate": "password", "max_age_days": 365,
                   "description": "key of the pseudonyms rehearse.yml gives staging copies (changing it changes them)"},
     "backup_key": {"vars": [KEYRING, KEY_ID], "generate": "keyring", "max_age_days": 365,

@@ -94,7 +94,7 @@ EXAMPLES = r"""
 - name: Generate missing secrets into the vault file
   odooops.hosting.vault_secrets:
     path: "{{ inventory_dir }}/group_vars/all/vault.yml"
-    ensure: [db, master, replication, redis, redis_admin, s3, backup_key, anonymize, etcd]
+    ensure: [db, master, replication, redis, redis_admin, s3, backup_key, anonymize, etcd, check]
 
 - name: Which secrets are due
   odooops.hosting.vault_secrets:

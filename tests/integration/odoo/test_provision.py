@@ -28,6 +28,7 @@ SECRETS = {
     "odooops_redis_admin_password": "radmin-" + os.urandom(8).hex(),
     "odooops_redis_odoo_password": "rodoo-" + os.urandom(8).hex(),
     "odooops_replication_password": "repl-" + os.urandom(8).hex(),
+    "odooops_check_password": "check-" + os.urandom(8).hex(),
 }
 VARS = {
     **SECRETS,
@@ -118,6 +119,15 @@ def test_provision_serves_odoo(stack):
     # the cron container runs, off the app network
     cron = json.loads(docker("inspect", f"{STACK}-odoo-cron").stdout)[0]
     assert cron["State"]["Status"] == "running" and f"{STACK}-app" not in cron["NetworkSettings"]["Networks"]
+    # the smoke checks' user exists because the role made it (the double has none built in), portal rights only,
+    # and logs in through the edge with the vault's password
+    req = urllib.request.Request(f"http://127.0.0.1:{HTTP_PORT}/web/session/authenticate", json.dumps(
+        {"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
+            "db": "odoo", "login": "odooops-check", "password": SECRETS["odooops_check_password"]}}).encode(),
+        {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert json.loads(resp.read())["result"]["uid"]
+    assert "Check user - the login of upgrade.yml's smoke checks" in run.stdout
 
 
 def container_file(container: str, path: str) -> str:

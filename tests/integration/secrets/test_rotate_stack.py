@@ -7,9 +7,11 @@ Run with a prefix of your own: ODOOOPS_TEST_PREFIX=odooops-<tag>- pytest tests/i
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
+import urllib.request
 
 import pytest
 from conftest import read_vault
@@ -27,7 +29,7 @@ from tests.integration.stack_helpers import (
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-")
 STACK = PREFIX.rstrip("-") + "-sec"
-ROTATE = ["db", "replication", "redis", "redis_admin", "master", "backup_key"]
+ROTATE = ["db", "replication", "redis", "redis_admin", "master", "backup_key", "check"]
 
 pytestmark = [pytest.mark.slow]
 
@@ -62,11 +64,22 @@ def redis_login_ok(user: str, password: str) -> bool:
     return res.stdout.strip() == "PONG"
 
 
+def check_login_ok(http_port: int, password: str) -> bool:
+    """A JSON-RPC login of the check user (odoo_check_login of inventories/local) through the stack's edge."""
+    req = urllib.request.Request(f"http://127.0.0.1:{http_port}/web/session/authenticate", json.dumps(
+        {"jsonrpc": "2.0", "method": "call", "id": 1,
+         "params": {"db": "odoo", "login": "odooops-check", "password": password}}).encode(),
+        {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=15) as resp:
+        return bool((json.loads(resp.read()).get("result") or {}).get("uid"))
+
+
 @pytest.fixture(scope="module")
 def stack_inventory(sim_hosts, tmp_path_factory):
     root = str(tmp_path_factory.mktemp("secrets-stack"))
-    inv = local_inventory_copy(root, PREFIX, STACK, os.path.join(root, "audit.jsonl"), free_port(), free_port())
-    yield {"root": root, "inventory": inv, "password_file": os.path.join(root, "vault-pass"),
+    http_port = free_port()
+    inv = local_inventory_copy(root, PREFIX, STACK, os.path.join(root, "audit.jsonl"), http_port, free_port())
+    yield {"root": root, "inventory": inv, "password_file": os.path.join(root, "vault-pass"), "http_port": http_port,
            "vault": os.path.join(inv, "group_vars", "all", "vault.yml")}
     remove_stack(STACK)
 
@@ -116,6 +129,10 @@ def test_rotate_secrets_on_the_stack_under_traffic(stack_inventory, sim_hosts, a
     assert not redis_login_ok("odoo", old["odooops_redis_odoo_password"])
     assert redis_login_ok("admin", new["odooops_redis_admin_password"])
     assert not redis_login_ok("admin", old["odooops_redis_admin_password"])
+
+    # the smoke checks' Odoo user (made by provision.yml through odoo shell) logs in with the new password only
+    assert check_login_ok(stack_inventory["http_port"], new["odooops_check_password"])
+    assert not check_login_ok(stack_inventory["http_port"], old["odooops_check_password"])
 
     # Odoo serves as odoo_b now, the master password hash in odoo.conf is the new one
     app1 = sim_hosts["app1"]

@@ -161,8 +161,9 @@ class DoubleStack:
         return name
 
     def wait_healthy(self, wait: float = 20) -> dict:
-        return odoo_health.wait_healthy(self.url, wait, interval=0.2, database="odoo", login="check",
-                                        password="check", timeout=3)
+        # admin/admin: the administrator a new Odoo database has (the double has no check user built in)
+        return odoo_health.wait_healthy(self.url, wait, interval=0.2, database="odoo", login="admin",
+                                        password="admin", timeout=3)
 
     def attach(self, name: str, data: bytes) -> None:
         import urllib.request

@@ -42,7 +42,10 @@ SECRETS = {
     "odooops_redis_admin_password": "radmin-" + os.urandom(8).hex(),
     "odooops_redis_odoo_password": "rodoo-" + os.urandom(8).hex(),
     "odooops_replication_password": "repl-" + os.urandom(8).hex(),
+    # the smoke checks' Odoo user (odoo_check_login: odooops-check in inventories/local): provision.yml creates it
+    "odooops_check_password": "check-" + os.urandom(8).hex(),
 }
+CHECK_LOGIN = "odooops-check"
 VARS = {
     **SECRETS,
     "odooops_stack": STACK,
@@ -69,8 +72,6 @@ UPGRADE = {
     "upgrade_image": "odooops/odoo-double:17.0-b",
     "upgrade_approval_ref": "CHG-4242",
     "upgrade_business_checks": CHECKS,
-    "upgrade_check_login": "check",
-    "upgrade_check_password": "check",
     "upgrade_gates": {"enabled": ["freeze_window", "approval_reference", "replication", "disk_headroom",
                                   "long_transactions", "target_image"],
                       "disk_reserve_bytes": 0},
@@ -161,7 +162,7 @@ def assert_old_version_serves(web_before, same_containers: bool, image: str = IM
     status, page = edge("/web/login")
     assert status == 200 and "password" in page.lower(), (status, page[:300])
     status, answer = edge("/web/session/authenticate", {"jsonrpc": "2.0", "method": "call", "id": 1, "params": {
-        "db": "odoo", "login": UPGRADE["upgrade_check_login"], "password": UPGRADE["upgrade_check_password"]}})
+        "db": "odoo", "login": CHECK_LOGIN, "password": SECRETS["odooops_check_password"]}})
     assert status == 200 and json.loads(answer)["result"]["uid"], answer[:300]
     if image == IMAGE_A:
         assert not [c for c in all_containers() if c[1] == IMAGE_B], all_containers()
@@ -433,7 +434,7 @@ def test_rehearsal_on_anonymised_staging(stack, ansible_playbook, lan_s3):
     # the source's personal data, and production as it is before the rehearsal
     rows = psql("SELECT concat_ws(chr(31), name, email, phone, street) FROM res_partner").splitlines()
     personal = {v for row in rows for v in row.split(chr(31)) if v}
-    logins = set(psql("SELECT login FROM res_users").split()) - {"__system__", "admin", "public", "check"}
+    logins = set(psql("SELECT login FROM res_users").split()) - {"__system__", "admin", "public", CHECK_LOGIN}
     assert len(personal) > 50 and logins == {"anne.cashier@shop.example"}
     assert int(psql("SELECT count(*) FROM ir_cron WHERE active")) > 0
     assert int(psql("SELECT count(*) FROM ir_mail_server WHERE active")) > 0
@@ -453,6 +454,8 @@ def test_rehearsal_on_anonymised_staging(stack, ansible_playbook, lan_s3):
     left = {v for row in staged.splitlines() for v in row.split(chr(31)) if v} & personal
     assert not left, left
     assert not set(psql("SELECT login FROM res_users", "odoo_rehearsal").split()) & logins
+    # ... but the check user keeps its login: the rehearsal's smoke checks log in as it, as production's do
+    assert CHECK_LOGIN in psql("SELECT login FROM res_users WHERE active", "odoo_rehearsal").split()
     assert psql("SELECT count(*) FROM ir_cron WHERE active", "odoo_rehearsal") == "0"
     assert psql("SELECT count(*) FROM ir_mail_server WHERE active", "odoo_rehearsal") == "0"
     assert psql("SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'", "odoo_rehearsal")
