@@ -239,6 +239,9 @@ def main() -> None:
         print(f"size x{s1 / s0:.1f}: rollback x{r1 / r0:.2f}, restore from backup x{b1 / b0:.2f}")
     print()
     print(f"Successful upgrade 17.0-a -> 17.0-b at {rows[-1][1]:.2f} GB, stages (s): {json.dumps(stages)}")
+    over = stages["maintenance window"] - stages["update"]
+    print(f"maintenance window {stages['maintenance window']:.2f} s = the update's own {stages['update']:.2f} s "
+          f"+ {over:.2f} s (goal: at most + 20 s); rollback at {rows[-1][1]:.2f} GB: {rows[-1][2]:.2f} s (goal: 5 s)")
 
 
 if __name__ == "__main__":

@@ -23,3 +23,12 @@ def test_prepare_is_before_the_window():
     # a failure while preparing: no window at all
     assert "maintenance_window" not in upgrade_stage_durations({"prepare": 95.0, "rollback": 99.0, "end": 100.0},
                                                                ["prepare", "maintenance", "rollback", "end"], 90.0)
+
+
+def test_the_window_ends_when_users_are_back():
+    """What runs once the page is off (old set removed, cron, snapshots dropped) is outside the window."""
+    marks = {"maintenance": 100.0, "update": 103.0, "verify": 105.0, "open": 108.0, "after_window": 110.0,
+             "end": 125.0}
+    out = upgrade_stage_durations(marks, ["maintenance", "update", "verify", "open", "after_window", "rollback",
+                                          "end"], 90.0)
+    assert out["maintenance_window"] == 10.0 and out["open"] == 2.0 and out["after_window"] == 15.0
