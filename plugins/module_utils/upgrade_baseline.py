@@ -75,6 +75,15 @@ def pg_signals(conn, database: str, long_tx_seconds: float = 0) -> dict:
     return out
 
 
+def write_counter(conn, database: str) -> int:
+    """Rows inserted, updated or deleted in database so far, as PostgreSQL's statistics count them (each session
+    flushes its counts within a second or so): read before an upgrade opens, and again after a failure, the
+    difference is what a swap back to the snapshot would discard."""
+    value = pgu.scalar(conn, "SELECT (tup_inserted + tup_updated + tup_deleted)::bigint FROM pg_stat_database "
+                             "WHERE datname = %s", (database,))
+    return int(value or 0)
+
+
 def validate_checks(checks: list[dict]) -> None:
     names = set()
     for c in checks or []:

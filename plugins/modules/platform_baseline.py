@@ -105,6 +105,11 @@ failures:
   returned: when mode is compare
   type: list
   elements: str
+writes:
+  description: Rows inserted, updated or deleted in O(database) so far (C(pg_stat_database)), read after the checks;
+    C(playbooks/upgrade.yml) keeps it as the count before opening.
+  returned: when mode is compare
+  type: int
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -126,13 +131,14 @@ def run(module: AnsibleModule) -> dict:
                 return {"baseline": ub.capture(admin, db, p["database"], checks, p["long_transaction_seconds"],
                                                p["statement_timeout"])}
             current = ub.run_business_checks(db, checks, p["statement_timeout"])
+        writes = ub.write_counter(admin, p["database"])
     finally:
         admin.close()
     results = ub.compare_business(p["business_checks"], (p["baseline"] or {}).get("business") or {}, current)
     if p["health"] and p["baseline_health"]:
         results += ub.compare_response_times(p["baseline_health"], p["health"], p["max_response_ratio"])
     failures = [f"{r['name']}: {r['reason']}" for r in results if not r["ok"]]
-    return {"results": results, "ok": not failures, "failures": failures, "current": current}
+    return {"results": results, "ok": not failures, "failures": failures, "current": current, "writes": writes}
 
 
 def main() -> None:
