@@ -9,7 +9,8 @@ short_description: Durations of the upgrade's stages from the times they started
 description:
   - From a dict stage -> start time (epoch seconds) and the stage order, each stage's duration (until the next stage
     reached), C(gates_and_baseline) (from O(t0) to the first stage, C(prepare) or C(maintenance)) and
-    C(maintenance_window) (from C(maintenance) to C(after_window), when users were back, else to C(end)).
+    C(maintenance_window) (from C(maintenance) to when users were back - C(after_window) after an opening,
+    C(rolled_back) after a rollback - else to C(end)).
 positional: order, t0
 options:
   _input:
@@ -43,7 +44,7 @@ def upgrade_stage_durations(marks: dict, order: list, t0: float | None = None) -
     first = next((s for s in ("prepare", "maintenance") if s in (marks or {})), None)
     if t0 is not None and first:
         out["gates_and_baseline"] = round(float(marks[first]) - float(t0), 3)
-    back = next((s for s in ("after_window", "end") if s in (marks or {})), None)
+    back = next((s for s in ("after_window", "rolled_back", "end") if s in (marks or {})), None)
     if "maintenance" in (marks or {}) and back:
         out["maintenance_window"] = round(float(marks[back]) - float(marks["maintenance"]), 3)
     return out

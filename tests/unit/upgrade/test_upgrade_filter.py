@@ -32,3 +32,10 @@ def test_the_window_ends_when_users_are_back():
     out = upgrade_stage_durations(marks, ["maintenance", "update", "verify", "open", "after_window", "rollback",
                                           "end"], 90.0)
     assert out["maintenance_window"] == 10.0 and out["open"] == 2.0 and out["after_window"] == 15.0
+
+
+def test_after_a_rollback_the_window_ends_when_the_previous_version_serves_again():
+    marks = {"maintenance": 100.0, "update": 103.0, "rollback": 106.0, "rolled_back": 110.0, "end": 113.0}
+    out = upgrade_stage_durations(marks, ["maintenance", "update", "open", "after_window", "rollback", "rolled_back",
+                                          "end"], 90.0)
+    assert out["rollback"] == 4.0 and out["rolled_back"] == 3.0 and out["maintenance_window"] == 10.0
