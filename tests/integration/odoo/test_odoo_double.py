@@ -193,6 +193,28 @@ def test_cron_container_runs_crons(double, odoo_pg):
         time.sleep(0.3)
 
 
+def test_cron_threads_run_out_of_a_pool_below_odoo_18s_need(double, odoo_pg):
+    """As Odoo 18's cron threads: one connection each held for LISTEN cron_trigger, two more per job. 2 threads with
+    db_maxconn 4 (the embedded default's old setting) log Odoo's PoolError; with 8 (3 x 2 + 2, the role's rule)
+    every round runs."""
+    run = double(extra_conf={"max_cron_threads": 2, "db_name": "shop", "db_maxconn": 4})
+    assert run.run("-i", "base", "--stop-after-init").returncode == 0
+    run.start()
+    time.sleep(3)
+    out = run.stop()
+    assert "psycopg2.pool.PoolError: The Connection Pool Is Full" in out, out[-2000:]
+    run2 = double(extra_conf={"max_cron_threads": 2, "db_name": "shop", "db_maxconn": 8})
+    odoo_pg.psql("UPDATE ir_cron SET lastcall = NULL", "shop")
+    run2.start()
+    deadline = time.monotonic() + 10
+    while odoo_pg.psql("SELECT count(*) FROM ir_cron WHERE lastcall IS NULL", "shop") != "0":
+        assert time.monotonic() < deadline, "cron never ran"
+        time.sleep(0.3)
+    time.sleep(2)
+    out = run2.stop()
+    assert "PoolError" not in out, out[-2000:]
+
+
 def test_server_creates_a_named_database_like_odoo(double, odoo_pg):
     run = double(extra_conf={"db_name": "fresh"})
     run.start()
