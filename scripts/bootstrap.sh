@@ -62,10 +62,16 @@ ln -sfn "$ROOT" .collections/ansible_collections/odooops/hosting
 step "collections: $(.venv/bin/ansible-galaxy collection list 2>/dev/null | grep -cE '^(community\.(docker|postgresql|general)|ansible\.posix|amazon\.aws|kubernetes\.core) ') dependencies present, odooops.hosting linked"
 
 # 4. docker engine ----------------------------------------------------------------------------------
-step "$(scripts/ensure-dockerd.sh)"
+# (`make test` sets ODOOOPS_BOOTSTRAP_ENGINE=0: scripts/run-tests.sh starts the engine itself when none answers,
+# and stops the one it started at its end; it builds the images too)
+if [ "${ODOOOPS_BOOTSTRAP_ENGINE:-1}" != 0 ]; then
+  step "$(scripts/ensure-dockerd.sh)"
+else
+  step "docker engine: left to scripts/run-tests.sh"
+fi
 
 # 5. images -----------------------------------------------------------------------------------------
-if [ "${ODOOOPS_SKIP_IMAGES:-0}" != 1 ]; then
+if [ "${ODOOOPS_SKIP_IMAGES:-0}" != 1 ] && [ "${ODOOOPS_BOOTSTRAP_ENGINE:-1}" != 0 ]; then
   .venv/bin/python -m testbed images | while read -r line; do step "$line"; done
 fi
 step "done"

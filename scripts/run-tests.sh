@@ -11,8 +11,24 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg"
 OUT=$(mktemp -d /tmp/odooops-pytest.XXXXXX)
-# ODOOOPS_TEST_KEEP_OUT=1 keeps the runs' JUnit files (their path is printed at the end)
-[ -n "${ODOOOPS_TEST_KEEP_OUT:-}" ] || trap 'rm -rf "$OUT"' EXIT
+# The Docker engine: the one that answers, else one started here (scripts/ensure-dockerd.sh) and stopped at the end,
+# by its PID, like everything else the suite starts.
+STATE="${ODOOOPS_STATE:-/var/tmp/odooops}"
+engine=$(scripts/ensure-dockerd.sh) || { echo "$engine" >&2; exit 1; }
+echo "$engine"
+OWN_ENGINE=""
+case "$engine" in *"started (pid "*) OWN_ENGINE=$(cat "$STATE/dockerd.pid") ;; esac
+finish() {
+  # ODOOOPS_TEST_KEEP_OUT=1 keeps the runs' JUnit files (their path is printed at the end)
+  [ -n "${ODOOOPS_TEST_KEEP_OUT:-}" ] || rm -rf "$OUT"
+  if [ -n "$OWN_ENGINE" ] && kill -0 "$OWN_ENGINE" 2>/dev/null; then
+    kill "$OWN_ENGINE"
+    for _ in $(seq 60); do kill -0 "$OWN_ENGINE" 2>/dev/null || break; sleep 1; done
+    rm -f "$STATE/dockerd.pid"
+    echo "docker engine started by this run (pid $OWN_ENGINE): stopped"
+  fi
+}
+trap finish EXIT
 SHARDS=${ODOOOPS_TEST_SHARDS:-4}
 BASE_PREFIX=${ODOOOPS_TEST_PREFIX:-odooops-t-}
 t0=$(date +%s)
