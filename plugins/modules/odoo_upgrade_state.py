@@ -10,7 +10,7 @@ description:
   - Writes O(record) as JSON to O(path), mode 0600, in a directory made 0700 when missing, through a temporary file,
     fsync and rename (a reader sees the old record or the new one, never a part). C(playbooks/upgrade.yml) writes it
     before each stage changes anything; a later run recovers a dead run's upgrade from it.
-  - One module call per stage: it runs inside the maintenance window.
+  - One module call per stage, because it runs inside the maintenance window.
   - Never put secrets into the record.
 version_added: 0.1.0
 author: odooops.hosting maintainers (@odooops)
