@@ -72,6 +72,9 @@ def demo_tree(tmp_path_factory):
 def run_demo(tree: str, ports: dict) -> tuple[str, dict]:
     env = {**os.environ, "ODOOOPS_DEMO_PREFIX": PREFIX, **ports}
     env.pop("ODOOOPS_TEST_PREFIX", None)
+    # `make test` exports ODOOOPS_BOOTSTRAP_ENGINE=0 (the suite owns the engine): a user's `make demo` has no such
+    # variable, and its bootstrap checks the engine and the images itself
+    env.pop("ODOOOPS_BOOTSTRAP_ENGINE", None)
     res = subprocess.run(["make", "demo"], cwd=tree, env=env, check=False, capture_output=True, text=True, timeout=2700)
     out = res.stdout + res.stderr
     if res.returncode != 0:
