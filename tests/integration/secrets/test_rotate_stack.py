@@ -70,7 +70,7 @@ def check_login_ok(http_port: int, password: str) -> bool:
         {"jsonrpc": "2.0", "method": "call", "id": 1,
          "params": {"db": "odoo", "login": "odooops-check", "password": password}}).encode(),
         {"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=15) as resp:
+    with urllib.request.urlopen(req, timeout=120) as resp:
         return bool((json.loads(resp.read()).get("result") or {}).get("uid"))
 
 
