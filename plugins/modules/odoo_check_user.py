@@ -141,11 +141,10 @@ def main() -> None:
     p = module.params
     try:
         ocu.validate(p["login"], p["password"] or "", p["groups"], p["state"])
-        engine = Engine(p["docker_host"])
-        if engine.container(p["like_container"]) is None:
-            module.fail_json(msg=f"like_container {p['like_container']!r} does not exist")
-        result = ocu.ensure(engine, p["like_container"], p["database"], p["login"], p["password"] or "", p["name"],
-                            p["groups"], p["state"], commit=not module.check_mode, image=p["image"],
+        # a missing like_container is refused by ContainerSpec (UpdateError: "reference container ... does not exist")
+        result = ocu.ensure(Engine(p["docker_host"]), p["like_container"], p["database"], p["login"],
+                            p["password"] or "", p["name"], p["groups"], p["state"],
+                            commit=not module.check_mode, image=p["image"],
                             config_path=p["config_path"], odoo_command=p["odoo_command"], timeout=p["timeout"])
     except (ocu.CheckUserError, um.UpdateError, DockerError) as exc:
         module.fail_json(msg=str(exc))
