@@ -176,6 +176,17 @@ class PlaybookRun:
     def changed(self) -> int:
         return sum(h.get("changed", 0) for h in self.recap().values())
 
+    def changed_tasks(self) -> list[str]:
+        """'TASK name: changed: [host]' for every task result that reported a change (the first thing an
+        idempotence failure should say: CI keeps only the end of a long output)."""
+        found, task = [], ""
+        for line in self.stdout.splitlines():
+            if line.startswith("TASK ["):
+                task = line[6:].split("]", 1)[0]
+            elif line.startswith("changed: ["):
+                found.append(f"{task}: {line.split(' =>', 1)[0]}")
+        return found
+
 
 def _run_until(cmd: list[str], env: dict, timeout: float, kill_when) -> subprocess.CompletedProcess:
     """Run cmd in a process group of its own; kill the group once kill_when() is true (returncode -9)."""

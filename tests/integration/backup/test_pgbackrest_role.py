@@ -57,7 +57,7 @@ def test_role_archives_to_encrypted_s3(sim_hosts, pgbr_repo, ansible_playbook, t
         assert first.rc == 0, first.stdout[-4000:]
         assert first.changed() > 0
         second = ansible_playbook(playbook, extra_vars=extra)
-        assert second.rc == 0 and second.changed() == 0, second.stdout[-3000:]
+        assert second.rc == 0 and second.changed() == 0, (second.changed_tasks(), second.stdout[-3000:])
         for run in (check, first, second):
             assert cipher not in run.stdout and SECRET_KEY not in run.stdout
 

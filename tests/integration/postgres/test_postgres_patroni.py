@@ -153,7 +153,7 @@ def test_patroni_cluster_converges_and_rerun_changes_nothing(patroni):
 
     again = patroni["play"](PLAYBOOK)
     assert again.rc == 0, again.stdout[-6000:]
-    assert again.changed() == 0, again.stdout[-6000:]
+    assert again.changed() == 0, (again.changed_tasks(), again.stdout[-6000:])
     assert tb_patroni.leader(hosts) == leader
 
 

@@ -84,7 +84,7 @@ def test_converge_sync_streams_and_is_idempotent(sim_hosts, converged, ansible_p
     assert psql(db2, "select count(*) >= 1 from probe") == "t"
 
     again = ansible_playbook(PLAYBOOK, "--limit", "db", *secret_args, extra_vars={**pg_vars, **SYNC_FIRST})
-    assert again.rc == 0 and again.changed() == 0, again.stdout[-4000:]
+    assert again.rc == 0 and again.changed() == 0, (again.changed_tasks(), again.stdout[-4000:])
     check = ansible_playbook(PLAYBOOK, "--limit", "db", *secret_args, extra_vars={**pg_vars, **SYNC_FIRST}, check=True)
     assert check.rc == 0 and check.changed() == 0, check.stdout[-4000:]
     for run in (converged, again, check):
