@@ -154,7 +154,7 @@ def local_inventory_copy(root: str, prefix: str, stack: str, audit_log: str, htt
     shutil.copytree(os.path.join(project, "inventories", "local"), inv, ignore=shutil.ignore_patterns("vault.yml"))
     with open(os.path.join(inv, "group_vars", "all", "test.yml"), "w", encoding="utf-8") as fh:
         yaml.safe_dump({"odooops_local_prefix": prefix, "odooops_stack": stack,
-                        "odoo_healthcheck_start_period": "5s", "odoo_rollout_timeout": 60,
+                        "odoo_healthcheck_start_period": "5s", "odoo_rollout_timeout": 120,
                         # sessions in Redis (session_redis's settings file): the double's ping then reaches Redis
                         "odoo_session_redis": True,
                         "rotate_secrets_audit_log": audit_log}, fh)

@@ -45,7 +45,7 @@ VARS = {
     "traefik_https_port": free_port(),
     "traefik_sites": [{"host": "localhost"}],
     "odoo_healthcheck_start_period": "5s",
-    "odoo_rollout_timeout": 30,
+    "odoo_rollout_timeout": 120,
     # sessions in Redis through the session_redis addon's settings file (the double reads the same variables)
     "odoo_session_redis": True,
     # every statement the db tier runs during provisioning is logged: no secret may be among them

@@ -54,7 +54,7 @@ VARS = {
     "redis_image_build_base": "odooops/debian:bookworm",
     "odoo_drain_image_build_base": "odooops/debian:bookworm",
     "odoo_healthcheck_start_period": "5s",
-    "odoo_rollout_timeout": 30,
+    "odoo_rollout_timeout": 120,
     "odoo_web_replicas": 1,
     # published host ports of this stack's edge: free ones, so that other stacks on the engine do not clash
     "traefik_http_port": free_port(),
