@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 
 import pytest
@@ -23,6 +24,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(5400)]
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-") + "demo-"
 STACK = PREFIX.rstrip("-")
+# one `make demo`: about 11 min on a quiet 2-core machine; CI runs it while the rest of the suite loads the cores
+RUN_TIMEOUT = int(os.environ.get("ODOOOPS_DEMO_RUN_TIMEOUT", "2700"))
 
 
 def fresh_copy(dest: str) -> str:
@@ -75,8 +78,23 @@ def run_demo(tree: str, ports: dict) -> tuple[str, dict]:
     # `make test` exports ODOOOPS_BOOTSTRAP_ENGINE=0 (the suite owns the engine): a user's `make demo` has no such
     # variable, and its bootstrap checks the engine and the images itself
     env.pop("ODOOOPS_BOOTSTRAP_ENGINE", None)
-    res = subprocess.run(["make", "demo"], cwd=tree, env=env, check=False, capture_output=True, text=True, timeout=2700)
-    out = res.stdout + res.stderr
+    # the output goes to a file as it comes: when a run overruns, the failure says which step it had reached
+    log_path = os.path.join(tree, ".odooops-demo-run.log")
+    with open(log_path, "w+", encoding="utf-8") as log:
+        proc = subprocess.Popen(["make", "demo"], cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+        try:
+            proc.wait(timeout=RUN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            log.seek(0)
+            out = log.read()
+            steps = [line.strip() for line in out.splitlines() if line.startswith("== ")]
+            pytest.fail(f"make demo did not finish within {RUN_TIMEOUT} s; steps started: {steps}\n{out[-4000:]}")
+        log.seek(0)
+        out = log.read()
+    res = subprocess.CompletedProcess(["make", "demo"], proc.returncode, out, "")
     if res.returncode != 0:
         # the step and Ansible's fatal lines first: CI shows only the head of a failure's message
         # (with the YAML callback a fatal line ends at "=>": its msg follows on the next lines)
