@@ -21,7 +21,6 @@ case "$engine" in *"started (pid "*) OWN_ENGINE=$(cat "$STATE/dockerd.pid") ;; e
 finish() {
   # ODOOOPS_TEST_KEEP_OUT=1 keeps the runs' JUnit files (their path is printed at the end)
   [ -n "${ODOOOPS_TEST_KEEP_OUT:-}" ] || rm -rf "$OUT"
-  if [ -n "${OLD_SHARES:-}" ] && [ -w "$DOCKER_CG/cpu.shares" ]; then echo "$OLD_SHARES" >"$DOCKER_CG/cpu.shares"; fi
   if [ -n "$OWN_ENGINE" ] && kill -0 "$OWN_ENGINE" 2>/dev/null; then
     kill "$OWN_ENGINE"
     for _ in $(seq 60); do kill -0 "$OWN_ENGINE" 2>/dev/null || break; sleep 1; done
@@ -30,18 +29,6 @@ finish() {
   fi
 }
 trap finish EXIT
-# The engine this run started also gets its containers' CPU weight raised (cgroup v1, cgroupfs driver: all of them
-# sit in /docker, weighted by default as a single process at nice 0 against every process of the runs). Restored,
-# by finish, to what it was. An engine that was already running is left as it is.
-DOCKER_CG=/sys/fs/cgroup/cpu/docker
-OLD_SHARES=""
-if [ -n "$OWN_ENGINE" ] && [ -d /sys/fs/cgroup/cpu ] && mkdir -p "$DOCKER_CG" 2>/dev/null \
-   && OLD_SHARES=$(cat "$DOCKER_CG/cpu.shares" 2>/dev/null) \
-   && echo "${ODOOOPS_DOCKER_CPU_SHARES:-8192}" >"$DOCKER_CG/cpu.shares" 2>/dev/null; then
-  echo "containers' CPU weight (cgroup $DOCKER_CG): $OLD_SHARES -> $(cat "$DOCKER_CG/cpu.shares")"
-else
-  OLD_SHARES=""
-fi
 SHARDS=${ODOOOPS_TEST_SHARDS:-4}
 BASE_PREFIX=${ODOOOPS_TEST_PREFIX:-odooops-t-}
 t0=$(date +%s)
