@@ -39,18 +39,10 @@ read -r busy0 idle0 < <(cpu_ticks)
 # build the images once, before the runs start in parallel (each run's session fixture would otherwise race)
 .venv/bin/python -m testbed images >/dev/null || { echo "building the test images failed" >&2; exit 1; }
 
-# CPU priority. The cores are busy the whole run, and the Ansible controllers of the runs (many processes each) would
-# otherwise out-weigh the containers, which all share one cgroup of Docker's (/docker, the weight of ONE process at
-# nice 0): the simulated hosts' modules, PostgreSQL and Odoo starved, health checks timed out, waits grew. So every
-# run's controllers are niced, and the run with the longest chain of steps (the demo, `make demo` twice in a row)
-# less than the others, so that it is not the one that finishes last.
-NICE_DEFAULT=${ODOOOPS_TEST_NICE:-10}
-NICE_CRITICAL=${ODOOOPS_TEST_NICE_CRITICAL:-4}
-run() {  # run NAME PREFIX NICE pytest-args...: one pytest process, tagged output, its exit code and time in $OUT
-  local name=$1 prefix=$2 niceness=$3; shift 3
+run() {  # run NAME PREFIX pytest-args...: one pytest process, tagged output, its exit code and time in $OUT
+  local name=$1 prefix=$2; shift 2
   local start; start=$(date +%s)
-  ODOOOPS_TEST_PREFIX=$prefix nice -n "$niceness" .venv/bin/pytest --junitxml="$OUT/$name.xml" "$@" 2>&1 \
-    | sed -u "s/^/[$name] /"
+  ODOOOPS_TEST_PREFIX=$prefix .venv/bin/pytest --junitxml="$OUT/$name.xml" "$@" 2>&1 | sed -u "s/^/[$name] /"
   local rc=${PIPESTATUS[0]}
   echo "$rc $(( $(date +%s) - start ))" >"$OUT/$name.rc"
 }
@@ -88,12 +80,10 @@ fi
 echo "== stage 1 (not slow) and stage 2 (slow: ${#slow_files[@]} files in ${#shard_files[@]} shards), in parallel"
 for s in "${!shard_files[@]}"; do echo "   s2$s: ${shard_files[$s]}"; done
 pids=()
-run s1 "$BASE_PREFIX" "$NICE_DEFAULT" -m "not slow" "$@" & pids+=($!)
+run s1 "$BASE_PREFIX" -m "not slow" "$@" & pids+=($!)
 for s in "${!shard_files[@]}"; do
   # shellcheck disable=SC2086  # the file list is split on purpose
-  niceness=$NICE_DEFAULT
-  [[ " ${shard_files[$s]} " == *"/demo/test_demo.py "* ]] && niceness=$NICE_CRITICAL
-  run "s2$s" "${BASE_PREFIX}s2$s-" "$niceness" -m slow ${shard_files[$s]} & pids+=($!)
+  run "s2$s" "${BASE_PREFIX}s2$s-" -m slow ${shard_files[$s]} & pids+=($!)
 done
 wait "${pids[@]}"
 
