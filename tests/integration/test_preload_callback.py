@@ -12,8 +12,6 @@ import os
 import subprocess
 import textwrap
 
-import pytest
-
 from ansible_collections.odooops.hosting.plugins.callback.preload import plugin_modules
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -71,8 +69,3 @@ def test_plugin_modules_lists_the_controller_side_plugins():
     assert "ansible_collections.odooops.hosting.plugins.action.preflight" in names
     assert "ansible_collections.odooops.hosting.plugins.filter.odoo_conf" in names
     assert not [n for n in names if ".modules." in n or ".module_utils." in n or ".doc_fragments." in n]
-
-
-@pytest.mark.parametrize("kind", ["modules", "module_utils"])
-def test_target_side_code_is_not_preloaded(kind):
-    assert not [n for n in plugin_modules(os.path.join(ROOT, "plugins")) if f".{kind}." in n]
