@@ -17,6 +17,10 @@ import time
 import urllib.parse
 import uuid
 
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+# the option of every module that talks to the Engine API (doc fragment odooops.hosting.docker_engine)
+DOCKER_HOST_SPEC = {"docker_host": dict(type="str", default=DEFAULT_DOCKER_HOST)}
+
 
 class DockerError(Exception):
     """The engine refused or failed a request."""
@@ -47,7 +51,7 @@ def demux(raw: bytes) -> str:
 
 
 class Engine:
-    def __init__(self, docker_host: str = "unix:///var/run/docker.sock", timeout: float = 60):
+    def __init__(self, docker_host: str = DEFAULT_DOCKER_HOST, timeout: float = 60):
         if not docker_host.startswith("unix://"):
             raise DockerError(f"only unix sockets are supported, got {docker_host!r}")
         self.path = docker_host[len("unix://"):]

@@ -18,6 +18,7 @@ description:
 version_added: 1.0.0
 author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
+  - odooops.hosting.docker_engine
   - odooops.hosting.attributes
   - odooops.hosting.s3
   - odooops.hosting.s3.backup_postgres
@@ -88,10 +89,6 @@ options:
         manifest has them.
       - Unset, they are the series read from C(base)'s installed version (C(18.0)).
     type: str
-  docker_host:
-    description: Docker engine socket that holds O(odoo_image).
-    type: str
-    default: unix:///var/run/docker.sock
 """
 
 EXAMPLES = r"""
@@ -137,7 +134,7 @@ from ansible_collections.odooops.hosting.plugins.module_utils.backup_core import
     backup_dir,
     new_backup_id,
 )
-from ansible_collections.odooops.hosting.plugins.module_utils.odoo_docker import DockerError, Engine
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo_docker import DOCKER_HOST_SPEC, DockerError, Engine
 from ansible_collections.odooops.hosting.plugins.module_utils.s3_common import S3Error, describe_error
 
 
@@ -189,7 +186,7 @@ def main():
             concurrency=dict(type="int", default=4),
             statistics_tables=dict(type="list", elements="str"),
             odoo_image=dict(type="str"),
-            docker_host=dict(type="str", default="unix:///var/run/docker.sock"),
+            **DOCKER_HOST_SPEC,
         ),
         postgres=True, keys=True, libs=("boto3", "psycopg2", "cryptography"), supports_check_mode=True,
         required_by={"lock_mode": "lock_days"},

@@ -21,6 +21,7 @@ description:
 version_added: 0.1.0
 author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
+  - odooops.hosting.docker_engine
   - odooops.hosting.attributes
 attributes:
   check_mode:
@@ -78,10 +79,6 @@ options:
     description: Seconds C(odoo shell) may take (it loads the registry) before it is killed.
     type: int
     default: 600
-  docker_host:
-    description: Docker engine socket.
-    type: str
-    default: unix:///var/run/docker.sock
 """
 
 EXAMPLES = r"""
@@ -116,7 +113,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.odooops.hosting.plugins.module_utils import odoo_check_user as ocu
 from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_modules as um
-from ansible_collections.odooops.hosting.plugins.module_utils.odoo_docker import DockerError, Engine
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo_docker import DOCKER_HOST_SPEC, DockerError, Engine
 
 
 def main() -> None:
@@ -133,7 +130,7 @@ def main() -> None:
             config_path=dict(type="str", default="/etc/odoo/odoo.conf"),
             odoo_command=dict(type="list", elements="str", default=[]),
             timeout=dict(type="int", default=600),
-            docker_host=dict(type="str", default="unix:///var/run/docker.sock"),
+            **DOCKER_HOST_SPEC,
         ),
         required_if=[("state", "present", ["password"])],
         supports_check_mode=True,

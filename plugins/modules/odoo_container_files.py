@@ -18,6 +18,7 @@ description:
 version_added: 0.1.0
 author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
+  - odooops.hosting.docker_engine
   - odooops.hosting.attributes
 attributes:
   check_mode:
@@ -62,10 +63,6 @@ options:
     description: GID of the files in the container.
     type: int
     default: 0
-  docker_host:
-    description: The engine's unix socket.
-    type: str
-    default: unix:///var/run/docker.sock
 """
 
 EXAMPLES = r"""
@@ -95,7 +92,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.odooops.hosting.plugins.module_utils import container_files
-from ansible_collections.odooops.hosting.plugins.module_utils.odoo_docker import DockerError, Engine
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo_docker import DOCKER_HOST_SPEC, DockerError, Engine
 
 
 def main() -> None:
@@ -107,7 +104,7 @@ def main() -> None:
                 content=dict(type="str", no_log=True), src=dict(type="str"))),
             src_dir=dict(type="path"),
             owner_id=dict(type="int", default=0), group_id=dict(type="int", default=0),
-            docker_host=dict(type="str", default="unix:///var/run/docker.sock"),
+            **DOCKER_HOST_SPEC,
         ),
         supports_check_mode=True,
     )

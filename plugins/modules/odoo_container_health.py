@@ -16,6 +16,7 @@ description:
 version_added: 0.1.0
 author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
+  - odooops.hosting.docker_engine
   - odooops.hosting.attributes
 attributes:
   check_mode:
@@ -38,10 +39,6 @@ options:
     description: Seconds between two looks.
     type: float
     default: 0.5
-  docker_host:
-    description: The engine's unix socket.
-    type: str
-    default: unix:///var/run/docker.sock
 """
 
 EXAMPLES = r"""
@@ -76,14 +73,14 @@ waited:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.odooops.hosting.plugins.module_utils import container_health
-from ansible_collections.odooops.hosting.plugins.module_utils.odoo_docker import DockerError, Engine
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo_docker import DOCKER_HOST_SPEC, DockerError, Engine
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(containers=dict(type="list", elements="str", required=True),
                            timeout=dict(type="int", default=120), interval=dict(type="float", default=0.5),
-                           docker_host=dict(type="str", default="unix:///var/run/docker.sock")),
+                           **DOCKER_HOST_SPEC),
         supports_check_mode=True,
     )
     p = module.params

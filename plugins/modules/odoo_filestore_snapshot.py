@@ -17,6 +17,7 @@ description:
 version_added: 0.1.0
 author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
+  - odooops.hosting.docker_engine
   - odooops.hosting.attributes
 attributes:
   check_mode:
@@ -59,10 +60,6 @@ options:
     description: The Odoo C(uid:gid) (numeric, not root) the helper container runs as; the filestore's owner.
     type: str
     default: "101:101"
-  docker_host:
-    description: Docker engine socket.
-    type: str
-    default: unix:///var/run/docker.sock
   replace:
     description: Replace an existing snapshot.
     type: bool
@@ -110,7 +107,7 @@ duration:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_snapshot as snap
-from ansible_collections.odooops.hosting.plugins.module_utils.odoo_docker import DockerError, Engine
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo_docker import DOCKER_HOST_SPEC, DockerError, Engine
 from ansible_collections.odooops.hosting.plugins.module_utils.upgrade_filestore import VolumeFilestore
 
 
@@ -143,7 +140,7 @@ def main() -> None:
             volume_subpath=dict(type="str", default="filestore"),
             helper_image=dict(type="str"),
             helper_user=dict(type="str", default="101:101"),
-            docker_host=dict(type="str", default="unix:///var/run/docker.sock"),
+            **DOCKER_HOST_SPEC,
             replace=dict(type="bool", default=False),
             keep_failed=dict(type="bool", default=True),
         ),

@@ -18,6 +18,7 @@ description:
 version_added: 0.1.0
 author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
+  - odooops.hosting.docker_engine
   - odooops.hosting.attributes
   - odooops.hosting.upgrade_pg
 attributes:
@@ -90,10 +91,6 @@ options:
     description: Only compute what would be updated.
     type: bool
     default: false
-  docker_host:
-    description: Docker engine socket.
-    type: str
-    default: unix:///var/run/docker.sock
 """
 
 EXAMPLES = r"""
@@ -164,7 +161,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_modules as um
 from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_pg as pgu
-from ansible_collections.odooops.hosting.plugins.module_utils.odoo_docker import DockerError, Engine
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo_docker import DOCKER_HOST_SPEC, DockerError, Engine
 
 
 def run(module: AnsibleModule) -> dict:
@@ -214,7 +211,7 @@ def main() -> None:
         timeout=dict(type="int", default=1800),
         log_lines=dict(type="int", default=40),
         plan_only=dict(type="bool", default=False),
-        docker_host=dict(type="str", default="unix:///var/run/docker.sock"),
+        **DOCKER_HOST_SPEC,
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     try:
