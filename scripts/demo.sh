@@ -65,6 +65,20 @@ serving() {
   code=${body##*$'\n'}
   if [[ "$code" == 200 && "$body" == *'name="login"'* ]]; then echo true; else echo false; fi
 }
+# the last upgrade's figures from its audit record: what users lived (issue goals: the window at most the module
+# update's own time + 20 s, a rollback at most 5 s); prints a line, and "window=.. update=.. rollback=.." for record
+upgrade_figures() {
+  tail -1 .odooops/upgrades.jsonl | python -c '
+import json, sys
+st = json.load(sys.stdin).get("stages") or {}
+w, u, r = st.get("maintenance_window"), st.get("update"), st.get("rollback")
+if r is None:
+    print(f"maintenance window {w} s = the module update {u} s + {round(w - u, 1)} s (goal: + 20 s at most)",
+          file=sys.stderr)
+else:
+    print(f"maintenance window {w} s; users back {r} s after the failure (goal: 5 s at most)", file=sys.stderr)
+print(f"window={json.dumps(w)} update={json.dumps(u)} rollback={json.dumps(r)}")'
+}
 record() {  # record STEP KEY=JSONVALUE...: a line of the demo's report
   local step=$1; shift
   local fields="\"step\": \"$step\", \"serving\": $(serving)"
@@ -139,7 +153,9 @@ record rehearsal "outcome=$(python -c 'import json,sys; print(json.dumps(json.lo
 step "6. governed upgrade to $UPGRADE_TO, approval $APPROVAL (playbooks/upgrade.yml)"
 play playbooks/upgrade.yml -e "upgrade_image=$UPGRADE_TO" -e "upgrade_approval_ref=$APPROVAL"
 echo "Odoo after the upgrade: /web/health -> $(health); login page served: $(serving)"
-record upgrade "outcome=$(tail -1 .odooops/upgrades.jsonl | python -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["outcome"]))')"
+figures=$(upgrade_figures)
+# shellcheck disable=SC2086  # three KEY=VALUE words
+record upgrade "outcome=$(tail -1 .odooops/upgrades.jsonl | python -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["outcome"]))')" $figures
 
 step "6b. an upgrade whose module update fails (the double's ODOO_DOUBLE_FAIL_UPDATE): expected to roll back"
 AUDIT=.odooops/upgrades.jsonl
@@ -154,7 +170,9 @@ else
   false
 fi
 echo "Odoo still serving: /web/health -> $(health); login page served: $(serving)"
-record upgrade_failing "exit=$rc" "outcome=\"${outcome% *}\"" "rollback_verified=$( [[ ${outcome#* } == True ]] && echo true || echo false)"
+figures=$(upgrade_figures)
+# shellcheck disable=SC2086  # three KEY=VALUE words
+record upgrade_failing "exit=$rc" "outcome=\"${outcome% *}\"" "rollback_verified=$( [[ ${outcome#* } == True ]] && echo true || echo false)" $figures
 
 # ---------------------------------------------------------------------------------------------------------------
 step "7. PostgreSQL switchover (playbooks/failover.yml -e mode=switchover)"

@@ -117,6 +117,9 @@ def check_run(tree: str, ports: dict, out: str, steps: dict) -> None:
     assert steps["upgrade"]["outcome"] == "success"
     failing = steps["upgrade_failing"]
     assert failing["exit"] != 0 and failing["outcome"] == "rolled_back" and failing["rollback_verified"] is True
+    # the figures users lived are reported (measured, never asserted against a time: the machines are shared)
+    assert 0 < steps["upgrade"]["update"] < steps["upgrade"]["window"] and steps["upgrade"]["rollback"] is None
+    assert failing["rollback"] > 0 and failing["window"] > 0, failing
     sw = steps["switchover"]
     assert {sw["primary_before"], sw["primary_after"]} == {"db1", "db2"}, sw
     # independently: the new primary accepts writes, the other one replays, and streams from it

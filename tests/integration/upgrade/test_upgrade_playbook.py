@@ -371,11 +371,12 @@ def test_killed_update_rolls_back(stack, ansible_playbook):
 def test_failed_smoke_check_rolls_back(stack, ansible_playbook):
     """The new set cannot serve: its libpq options point at a schema that does not exist, as a release whose registry
     fails to load would (/web/health passes, as in Odoo; login page 500, JSON-RPC login refused). Readiness is the
-    login page, so the new set never becomes healthy and never replaces the old one (the web rollout stops before
-    the cron container is touched): the very same previous containers serve again."""
-    rec = rolled_back(ansible_playbook, stack, True, ["did not become healthy"],
+    login page, so the new set never becomes ready (given up once it answered with errors only for the grace) and
+    never replaces the old one (the web rollout stops before the cron container is touched): the very same previous
+    containers serve again."""
+    rec = rolled_back(ansible_playbook, stack, True, ["did not become ready (it answered with errors only"],
                       upgrade_web_env={"PGOPTIONS": "-c search_path=odooops_no_such_schema"},
-                      upgrade_smoke_wait=6)  # it will not get better: do not wait for it long
+                      upgrade_ready_error_grace=4)  # it will not get better: do not wait for it long
     assert rec["update"]["exit_code"] == 0  # the update had committed: the swap back undid it
 
 
