@@ -50,11 +50,14 @@ def last_audit() -> dict:
 
 
 def serving_image() -> str:
-    out = subprocess.run(["docker", "exec", PREFIX + "app1", "docker", "ps", "--filter",
+    """The image of the stack's serving web set (the simulated hosts share this machine's Docker engine)."""
+    stack = PREFIX.rstrip("-")
+    out = subprocess.run(["docker", "ps", "--filter", f"label=org.odooops.stack={stack}", "--filter",
                           "label=org.odooops.odoo-role=web", "--format", "{{.Image}}"],
                          capture_output=True, text=True, check=False).stdout.split()
     if not out:
-        raise SystemExit(f"no Odoo web container on {PREFIX}app1: run `make demo` first (ODOOOPS_DEMO_PREFIX={PREFIX})")
+        raise SystemExit(f"no Odoo web container of stack {stack}: run `make demo` first "
+                         f"(ODOOOPS_DEMO_PREFIX={PREFIX})")
     return out[0]
 
 

@@ -112,6 +112,7 @@ class Switch:
         self.done: list[str] = []
         self.changed = False
         self.labelled: list[str] | None = None
+        self.times: dict[str, float] = {}
 
     # -- helpers ---------------------------------------------------------------------------------------------
     def _did(self, what: str) -> None:
@@ -208,11 +209,13 @@ class Switch:
         ready = p.get("ready") or {}
         if ready and not self.check:
             self.ready = self._ready(p.get("start") or [], ready)
+            self.times["ready"] = time.time()
         if p.get("maintenance") is False:
             self._page(edge.get("page_off", ""), "off")
+            self.times["page_off"] = time.time()
         self._start(p.get("start_after") or [], "start after")
         self._record(p.get("stage_after"))
-        return {"changed": self.changed, "done": self.done}
+        return {"changed": self.changed, "done": self.done, "times": self.times}
 
     def _ready(self, names: list[str], ready: dict) -> dict:
         """Every started container answers for the database (one sample each; the caller's checks sample more)."""

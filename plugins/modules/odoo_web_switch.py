@@ -205,6 +205,11 @@ done:
   returned: always
   type: list
   elements: str
+times:
+  description: When steps ended, in epoch seconds - C(ready) (every started container ready), C(page_off) (users
+    are back) - for a caller that times what users lived.
+  returned: always
+  type: dict
 ready:
   description: Per container of O(start), the readiness check's result (healthy, failures, attempts, waited).
   returned: when O(ready) was given and not in check mode

@@ -211,6 +211,7 @@ def test_ready_waits_for_the_database_then_pages_off(odoo_server):
                                     "password": "pw", "wait": 10, "interval": 0.1}}).run()
     assert eng.calls == ["start 127.0.0.1", "put edge:/etc/traefik/dynamic/maintenance.yml"]
     assert res["done"][-1].startswith("maintenance page off")
+    assert res["times"]["ready"] <= res["times"]["page_off"]  # users are back only once it is ready
     assert any(h.startswith("/web/login?db=odoo") for h in _Odoo.hits)
 
 
