@@ -196,7 +196,7 @@ class Bench:
         for cid in ids:
             info = json.loads(docker("inspect", cid, check=False) or "[{}]")[0]
             if info.get("Name", "").lstrip("/").startswith(NAME):
-                docker("rm", "-f", cid, check=False)
+                docker("rm", "-f", "-v", cid, check=False)
         docker("volume", "rm", "-f", self.volume, check=False)
         self.pg.destroy()
         shutil.rmtree(self.dir, ignore_errors=True)

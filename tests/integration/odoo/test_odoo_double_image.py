@@ -70,4 +70,4 @@ def test_images_release_and_broken_variants(docker_engine, odoo_pg, conf_dir):
         logs = docker("logs", name).stderr
         assert "TEST DOUBLE" in logs and DB_PASSWORD not in logs
     finally:
-        docker("rm", "-f", name, check=False)
+        docker("rm", "-f", "-v", name, check=False)

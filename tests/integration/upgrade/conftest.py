@@ -155,7 +155,7 @@ class DoubleStack:
 
     def start_web(self, image: str, color: str, env: dict | None = None) -> str:
         name = f"{self.name}-web-{color}"
-        docker("rm", "-f", name, check=False)
+        docker("rm", "-f", "-v", name, check=False)
         docker("run", "-d", "--name", name, *self.run_args(image, env))
         self.containers.append(name)
         return name
@@ -184,7 +184,7 @@ class DoubleStack:
     def destroy(self) -> None:
         ids = docker("ps", "-aq", "--filter", f"label={self.label}", check=False).split()
         if ids:
-            docker("rm", "-f", *ids, check=False)
+            docker("rm", "-f", "-v", *ids, check=False)
         docker("volume", "rm", "-f", self.volume, check=False)
         import shutil
         shutil.rmtree(self.dir, ignore_errors=True)

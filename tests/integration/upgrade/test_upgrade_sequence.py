@@ -75,7 +75,7 @@ def upgrade(stack, old_web: str, target: str, *, update_env: dict | None = None,
     failed = {}
     if reason:
         if new:
-            docker("rm", "-f", new)
+            docker("rm", "-f", "-v", new)
         failed["database"] = snap.restore_db_snapshot(admin, "odoo")["failed_database"]
         failed["filestore"] = fs.restore("odoo")["failed_path"]
         docker("start", old_web)
