@@ -104,11 +104,17 @@ def checksums(db: str = "odoo") -> dict:
     return dict(line.split("|") for line in psql(" UNION ALL ".join(parts), db).splitlines())
 
 
+def _listed(*filters: str) -> list[list[str]]:
+    """name, image, state of the containers matching every filter, in one listing (a `ps` then an `inspect` of
+    what it listed fails when a container goes in between, e.g. a one-shot removing itself)."""
+    args = [a for f in filters for a in ("--filter", f)]
+    out = docker("ps", "-a", *args, "--format", "{{.Names}}\t{{.Image}}\t{{.State}}").stdout
+    return [line.split("\t") for line in out.splitlines() if line.strip()]
+
+
 def web_state(stack: str = STACK) -> list[tuple[str, str, str]]:
-    ids = docker("ps", "-aq", "--filter", f"label=org.odooops.stack={stack}",
-                 "--filter", "label=org.odooops.odoo-role=web").stdout.split()
-    return sorted((i["Name"].lstrip("/"), i["Config"]["Image"], i["State"]["Status"])
-                  for i in json.loads(docker("inspect", *ids).stdout)) if ids else []
+    return sorted((n, img, st) for n, img, st in _listed(f"label=org.odooops.stack={stack}",
+                                                         "label=org.odooops.odoo-role=web"))
 
 
 def filestore(stack: str = STACK, db: str = "odoo") -> str:
@@ -220,12 +226,8 @@ class EdgeWriter:
 
 def all_containers() -> list[tuple[str, str]]:
     """(name, image) of every container of the stack, and of any module-update one-shot left behind."""
-    out = []
-    for flt in (f"label=org.odooops.stack={STACK}", "label=org.odooops.purpose=module-update"):
-        ids = docker("ps", "-aq", "--filter", flt).stdout.split()
-        out += [(i["Name"].lstrip("/"), i["Config"]["Image"]) for i in json.loads(docker("inspect", *ids).stdout)] \
-            if ids else []
-    return out
+    return [(n, img) for flt in (f"label=org.odooops.stack={STACK}", "label=org.odooops.purpose=module-update")
+            for n, img, _st in _listed(flt)]
 
 
 def remove_stack(stack: str) -> None:
