@@ -230,18 +230,18 @@ class Switch:
                            + "; ".join(res.get("failures") or []))
         return results
 
-    def _ready_one(self, name: str, url: str, ready: dict, clock=time.monotonic, sleep=time.sleep) -> dict:
+    def _ready_one(self, name: str, url: str, ready: dict) -> dict:
         """Until ready; given up when the container stops running, when Odoo has answered with errors only for
         error_grace seconds (a registry that fails to load does not get better), or after wait seconds in all
         (an Odoo that does not answer at all yet is still starting)."""
         wait, grace = float(ready.get("wait", 120)), float(ready.get("error_grace", 10))
-        start, erring_since, attempts = clock(), None, 0
+        start, erring_since, attempts = time.monotonic(), None, 0
         while True:
             attempts += 1
             res = odoo_health.check(url, database=ready.get("database"), login=ready.get("login") or None,
                                     password=ready.get("password"), host=ready.get("host") or None,
                                     timeout=float(ready.get("timeout", 10)), samples=1)
-            now = clock()
+            now = time.monotonic()
             res.update(attempts=attempts, waited=round(now - start, 2))
             if res["healthy"]:
                 return res
@@ -253,7 +253,7 @@ class Switch:
                 return dict(res, why=f"it answered with errors only for {grace:g} s")
             if now - start >= wait:
                 return dict(res, why=f"not within {wait:g} s")
-            sleep(float(ready.get("interval", 0.25)))
+            time.sleep(float(ready.get("interval", 0.25)))
 
     def _network(self) -> None:
         p = self.p
