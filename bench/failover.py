@@ -42,8 +42,8 @@ sys.path.insert(0, os.path.join(ROOT, ".collections"))
 
 import psycopg2  # noqa: E402
 
-from ansible_collections.odooops.hosting.plugins.module_utils import postgres_replication as repl  # noqa: E402
-from ansible_collections.odooops.hosting.plugins.module_utils.postgres_common import connect  # noqa: E402
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres import replication as repl  # noqa: E402
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres.connection import connect  # noqa: E402
 from testbed.pg import PgCluster  # noqa: E402
 from testbed.procs import wait_for  # noqa: E402
 

@@ -31,12 +31,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, ".collections"))
 
-from ansible_collections.odooops.hosting.plugins.module_utils import odoo_health  # noqa: E402
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_modules as um  # noqa: E402
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_pg as pgu  # noqa: E402
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_snapshot as snap  # noqa: E402
-from ansible_collections.odooops.hosting.plugins.module_utils.odoo_docker import Engine  # noqa: E402
-from ansible_collections.odooops.hosting.plugins.module_utils.upgrade_filestore import VolumeFilestore  # noqa: E402
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo import health as odoo_health  # noqa: E402
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo import modules as um  # noqa: E402
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo.engine import Engine  # noqa: E402
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo.filestore import VolumeFilestore  # noqa: E402
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import pg as pgu  # noqa: E402
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import snapshot as snap  # noqa: E402
 from testbed.images import build_all  # noqa: E402
 from testbed.pg import PG_BIN, PgCluster  # noqa: E402
 from testbed.procs import free_port, run  # noqa: E402

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin (runs on the control node, never touches the host): a workflow's inputs for one host, checked
 with strict types before any change. Documentation: plugins/modules/preflight.py; logic:
-module_utils/preflight.py.
+module_utils/preflight/checks.py.
 
 Thin: it gathers the effective value of every option of the roles named (the inventory's value, else the role
 default, templated as the role would), and the workflow's own inputs, then hands them to module_utils.
@@ -15,8 +15,8 @@ import yaml
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.odooops.hosting.plugins.module_utils import preflight as pf
-from ansible_collections.odooops.hosting.plugins.module_utils import secrets_store
+from ansible_collections.odooops.hosting.plugins.module_utils.preflight import checks as pf
+from ansible_collections.odooops.hosting.plugins.module_utils.secrets import store as secrets_store
 
 try:  # ansible-core >= 2.19: only trusted strings are templated
     from ansible.template import trust_as_template

@@ -3,7 +3,7 @@
 """Action plugin (runs on the control node): the platform's secrets in an Ansible Vault-encrypted vars file.
 
 Thin: argument spec, vault read/write, atomic 0600 file; the catalogue, generation, pending/commit, schedule
-and audit logic is in module_utils/secrets_store.py. Documentation: plugins/modules/vault_secrets.py.
+and audit logic is in module_utils/secrets/store.py. Documentation: plugins/modules/vault_secrets.py.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from ansible.module_utils.common.text.converters import to_bytes, to_text
 from ansible.parsing.vault import VaultLib, VaultSecret, is_encrypted, match_encrypt_secret
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.odooops.hosting.plugins.module_utils import secrets_store as st
+from ansible_collections.odooops.hosting.plugins.module_utils.secrets import store as st
 
 ARGUMENT_SPEC = {
     "path": {"type": "path", "required": True},

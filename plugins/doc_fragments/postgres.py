@@ -1,6 +1,6 @@
 # Copyright: odooops.hosting contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Connection options shared by the PostgreSQL modules (see module_utils/postgres_common.py)."""
+"""Connection options shared by the PostgreSQL modules (see module_utils/postgres/connection.py)."""
 
 
 class ModuleDocFragment:

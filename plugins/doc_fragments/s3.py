@@ -1,6 +1,6 @@
 # Copyright: odooops.hosting contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Options shared by every module that talks to S3 object storage (spec: module_utils/s3_common.py)."""
+"""Options shared by every module that talks to S3 object storage (spec: module_utils/backup/s3.py)."""
 
 
 class ModuleDocFragment:

@@ -1,6 +1,6 @@
 # Copyright: odooops.hosting contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Connection options of the secrets modules that talk to PostgreSQL (module_utils/secrets_postgres.py)."""
+"""Connection options of the secrets modules that talk to PostgreSQL (module_utils/postgres/login_rotation.py)."""
 
 
 class ModuleDocFragment:

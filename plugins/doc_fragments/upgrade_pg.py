@@ -1,6 +1,6 @@
 # Copyright: odooops.hosting contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""PostgreSQL connection options of the upgrade modules (plugins/module_utils/upgrade_pg.py)."""
+"""PostgreSQL connection options of the upgrade modules (plugins/module_utils/upgrade/pg.py)."""
 
 
 class ModuleDocFragment:

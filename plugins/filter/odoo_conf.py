@@ -8,7 +8,7 @@ import io
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.odooops.hosting.plugins.module_utils import odoo_passwd
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo import passwd as odoo_passwd
 
 
 def odoo_admin_hash_keep(password: str, current: str | None = None) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.odooops.hosting.plugins.module_utils import odoo_passwd, preflight, sizing
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo import passwd as odoo_passwd
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo import sizing
+from ansible_collections.odooops.hosting.plugins.module_utils.preflight import checks as preflight
 
 
 def odoo_sizing(host: dict, reserved_mib: int = 1024, max_workers: int | None = None) -> dict:
@@ -31,7 +33,7 @@ def odoo_connection_demand(app_hosts: list, blue_green: bool = True) -> dict:
 
 def odoo_db_maxconn_problems(values: dict) -> list:
     """Messages (empty: fine) when odoo_db_maxconn / odoo_cron_db_maxconn are too small for Odoo 18 (the rule:
-    module_utils/sizing.py min_db_maxconn)."""
+    module_utils/odoo/sizing.py min_db_maxconn)."""
     return preflight.check_odoo_maxconn(dict(values or {}))
 
 

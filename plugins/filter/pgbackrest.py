@@ -1,6 +1,6 @@
 # Copyright: odooops.hosting contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters rendering pgBackRest configuration (logic in module_utils/pgbackrest_config.py)."""
+"""Filters rendering pgBackRest configuration (logic in module_utils/backup/pgbackrest.py)."""
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -19,7 +19,7 @@ options:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.odooops.hosting.plugins.module_utils.pgbackrest_config import (
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.pgbackrest import (
     PgBackRestConfigError,
     archive_settings,
     cron_entries,

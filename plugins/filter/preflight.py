@@ -1,7 +1,7 @@
 # Copyright: odooops.hosting contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """role_argument_spec: the options of a role's argument spec, for ansible.builtin.validate_argument_spec in the
-workflow playbooks' preflight (playbooks/tasks/preflight.yml). Logic in module_utils/preflight.py."""
+workflow playbooks' preflight (playbooks/tasks/preflight.yml). Logic in module_utils/preflight/checks.py."""
 from __future__ import annotations
 
 DOCUMENTATION = r"""
@@ -38,7 +38,7 @@ import os
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.odooops.hosting.plugins.module_utils import preflight as pf
+from ansible_collections.odooops.hosting.plugins.module_utils.preflight import checks as pf
 
 ROLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "roles")
 

@@ -87,8 +87,8 @@ enabled_now:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.odooops.hosting.plugins.module_utils.etcd_auth import Client, EtcdError, ensure_auth
-from ansible_collections.odooops.hosting.plugins.module_utils.patroni import CLIENT_TLS_SPEC
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres.etcd_auth import Client, EtcdError, ensure_auth
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres.patroni import CLIENT_TLS_SPEC
 
 
 def main():

@@ -32,7 +32,7 @@ attributes:
     support: full
 options:
   platform:
-    description: The platform description (keys in docs/kubernetes.md and C(k8s_render.SCHEMA)).
+    description: The platform description (keys in docs/kubernetes.md and the SCHEMA of plugins/module_utils/k8s/render.py).
     type: dict
     required: true
   dest:
@@ -100,7 +100,9 @@ objects:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.odooops.hosting.plugins.module_utils import k8s_gitops, k8s_render, k8s_validate
+from ansible_collections.odooops.hosting.plugins.module_utils.k8s import gitops as k8s_gitops
+from ansible_collections.odooops.hosting.plugins.module_utils.k8s import render as k8s_render
+from ansible_collections.odooops.hosting.plugins.module_utils.k8s import validate as k8s_validate
 
 
 def run(module: AnsibleModule) -> dict:

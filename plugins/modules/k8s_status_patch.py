@@ -73,7 +73,7 @@ status:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.odooops.hosting.plugins.module_utils import k8s_status
+from ansible_collections.odooops.hosting.plugins.module_utils.k8s import status as k8s_status
 
 
 def run(module: AnsibleModule) -> dict:

@@ -134,7 +134,9 @@ gates:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.odooops.hosting.plugins.module_utils import k8s_render, k8s_validate, k8s_workflow
+from ansible_collections.odooops.hosting.plugins.module_utils.k8s import render as k8s_render
+from ansible_collections.odooops.hosting.plugins.module_utils.k8s import validate as k8s_validate
+from ansible_collections.odooops.hosting.plugins.module_utils.k8s import workflow as k8s_workflow
 
 
 def run(module: AnsibleModule) -> dict:

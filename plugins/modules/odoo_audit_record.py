@@ -96,7 +96,7 @@ import hashlib
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_audit as audit
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import audit
 
 
 def main() -> None:

@@ -126,16 +126,16 @@ manifest:
   type: dict
 """
 
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_modules as um
-from ansible_collections.odooops.hosting.plugins.module_utils._backup_module import BackupModule
-from ansible_collections.odooops.hosting.plugins.module_utils.backup_core import (
+from ansible_collections.odooops.hosting.plugins.module_utils.backup._module import BackupModule
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.backup import (
     BackupError,
     BackupRun,
     backup_dir,
     new_backup_id,
 )
-from ansible_collections.odooops.hosting.plugins.module_utils.odoo_docker import DOCKER_HOST_SPEC, DockerError, Engine
-from ansible_collections.odooops.hosting.plugins.module_utils.s3_common import S3Error, describe_error
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.s3 import S3Error, describe_error
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo import modules as um
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo.engine import DOCKER_HOST_SPEC, DockerError, Engine
 
 
 def odoo_release(p: dict) -> dict | None:

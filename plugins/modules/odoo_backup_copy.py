@@ -96,14 +96,14 @@ skipped:
 
 import datetime as dt
 
-from ansible_collections.odooops.hosting.plugins.module_utils._backup_module import BackupModule
-from ansible_collections.odooops.hosting.plugins.module_utils.backup_catalog import (
+from ansible_collections.odooops.hosting.plugins.module_utils.backup._module import BackupModule
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.backup import utcnow
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.catalog import (
     CatalogError,
     copy_backup,
     list_backups,
 )
-from ansible_collections.odooops.hosting.plugins.module_utils.backup_core import utcnow
-from ansible_collections.odooops.hosting.plugins.module_utils.s3_common import normalise_prefix
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.s3 import normalise_prefix
 
 
 def run(bm: BackupModule) -> dict:

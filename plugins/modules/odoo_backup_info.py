@@ -58,8 +58,8 @@ verified:
   type: dict
 """
 
-from ansible_collections.odooops.hosting.plugins.module_utils._backup_module import BackupModule
-from ansible_collections.odooops.hosting.plugins.module_utils.backup_catalog import (
+from ansible_collections.odooops.hosting.plugins.module_utils.backup._module import BackupModule
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.catalog import (
     CatalogError,
     latest_good,
     list_backups,

@@ -97,8 +97,8 @@ corrupted:
   type: dict
 """
 
-from ansible_collections.odooops.hosting.plugins.module_utils._backup_module import BackupModule
-from ansible_collections.odooops.hosting.plugins.module_utils.backup_catalog import CatalogError, apply_retention
+from ansible_collections.odooops.hosting.plugins.module_utils.backup._module import BackupModule
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.catalog import CatalogError, apply_retention
 
 
 def run(bm: BackupModule) -> dict:

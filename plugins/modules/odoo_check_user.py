@@ -111,9 +111,9 @@ duration:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.odooops.hosting.plugins.module_utils import odoo_check_user as ocu
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_modules as um
-from ansible_collections.odooops.hosting.plugins.module_utils.odoo_docker import DOCKER_HOST_SPEC, DockerError, Engine
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo import check_user as ocu
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo import modules as um
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo.engine import DOCKER_HOST_SPEC, DockerError, Engine
 
 
 def main() -> None:

@@ -96,8 +96,8 @@ meta:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_pg as pgu
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_snapshot as snap
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import pg as pgu
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import snapshot as snap
 
 
 def run(module: AnsibleModule) -> dict:

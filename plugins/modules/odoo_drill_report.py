@@ -114,9 +114,9 @@ paths:
 import json
 import os
 
-from ansible_collections.odooops.hosting.plugins.module_utils._backup_module import BackupModule
-from ansible_collections.odooops.hosting.plugins.module_utils.drill import drill_report, render_summary
-from ansible_collections.odooops.hosting.plugins.module_utils.s3_common import (
+from ansible_collections.odooops.hosting.plugins.module_utils.backup._module import BackupModule
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.drill_report import drill_report, render_summary
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.s3 import (
     S3Error,
     describe_error,
     normalise_prefix,

@@ -106,9 +106,9 @@ duration:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_snapshot as snap
-from ansible_collections.odooops.hosting.plugins.module_utils.odoo_docker import DOCKER_HOST_SPEC, DockerError, Engine
-from ansible_collections.odooops.hosting.plugins.module_utils.upgrade_filestore import VolumeFilestore
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo.engine import DOCKER_HOST_SPEC, DockerError, Engine
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo.filestore import VolumeFilestore
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import snapshot as snap
 
 
 def run(module: AnsibleModule) -> dict:

@@ -89,7 +89,7 @@ failures:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.odooops.hosting.plugins.module_utils import odoo_health
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo import health as odoo_health
 
 
 def run(module: AnsibleModule) -> dict:

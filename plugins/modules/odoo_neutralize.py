@@ -76,8 +76,8 @@ anonymised:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_anonymise as an
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_pg as pgu
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import anonymise as an
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import pg as pgu
 
 
 def main() -> None:

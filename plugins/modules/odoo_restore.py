@@ -139,9 +139,9 @@ statistics:
 
 import os
 
-from ansible_collections.odooops.hosting.plugins.module_utils._backup_module import BackupModule
-from ansible_collections.odooops.hosting.plugins.module_utils.backup_catalog import find_backup
-from ansible_collections.odooops.hosting.plugins.module_utils.restore_core import compare_statistics, restore_backup
+from ansible_collections.odooops.hosting.plugins.module_utils.backup._module import BackupModule
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.catalog import find_backup
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.restore import compare_statistics, restore_backup
 
 
 def run(bm: BackupModule) -> dict:

@@ -74,7 +74,7 @@ ok:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_gates as g
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import gates as g
 
 
 def main() -> None:

@@ -54,7 +54,7 @@ path:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_state
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import state as upgrade_state
 
 
 def main() -> None:

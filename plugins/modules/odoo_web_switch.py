@@ -218,8 +218,8 @@ ready:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.odooops.hosting.plugins.module_utils import web_switch
-from ansible_collections.odooops.hosting.plugins.module_utils.odoo_docker import DOCKER_HOST_SPEC, Engine
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo import web_switch
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo.engine import DOCKER_HOST_SPEC, Engine
 
 _LIST = dict(type="list", elements="str", default=[])
 

@@ -116,7 +116,7 @@ seconds:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.odooops.hosting.plugins.module_utils.patroni import (
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres.patroni import (
     CLIENT_TLS_SPEC,
     Api,
     Cluster,

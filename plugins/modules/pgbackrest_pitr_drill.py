@@ -101,7 +101,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.odooops.hosting.plugins.module_utils.pitr_drill import (
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.pitr_drill import (
     PitrDrillError,
     Runner,
     check_settings,

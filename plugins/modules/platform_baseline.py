@@ -114,8 +114,8 @@ writes:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_baseline as ub
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_pg as pgu
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import baseline as ub
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import pg as pgu
 
 
 def run(module: AnsibleModule) -> dict:

@@ -116,8 +116,8 @@ nodes:
   type: dict
 """
 
-from ansible_collections.odooops.hosting.plugins.module_utils import postgres_replication as repl
-from ansible_collections.odooops.hosting.plugins.module_utils.postgres_common import (
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres import replication as repl
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres.connection import (
     PostgresError,
     PostgresModuleBase,
     connect,

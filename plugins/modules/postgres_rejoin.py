@@ -155,8 +155,8 @@ lost:
            "first_commit_at": "2026-12-06 21:10:03.123456 UTC", "last_commit_at": "2026-12-06 21:10:04.5 UTC"}
 """
 
-from ansible_collections.odooops.hosting.plugins.module_utils import postgres_replication as repl
-from ansible_collections.odooops.hosting.plugins.module_utils.postgres_common import (
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres import replication as repl
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres.connection import (
     PostgresError,
     PostgresModuleBase,
     connect_params,

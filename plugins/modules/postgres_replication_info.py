@@ -81,12 +81,12 @@ synchronous_standby_names:
   type: str
 """
 
-from ansible_collections.odooops.hosting.plugins.module_utils.postgres_common import (
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres.connection import (
     PostgresModuleBase,
     connect,
     connect_params,
 )
-from ansible_collections.odooops.hosting.plugins.module_utils.postgres_replication import node_info
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres.replication import node_info
 
 
 def run(base: PostgresModuleBase) -> dict:

@@ -63,7 +63,7 @@ queries:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.odooops.hosting.plugins.module_utils import secrets_postgres as sp
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres import login_rotation as sp
 
 try:
     import psycopg2

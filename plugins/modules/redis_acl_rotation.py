@@ -109,7 +109,7 @@ persisted:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.odooops.hosting.plugins.module_utils import secrets_redis as sr
+from ansible_collections.odooops.hosting.plugins.module_utils.secrets import redis_acl as sr
 
 STEPS = {"prepare": sr.add_password, "finalize": sr.keep_only, "abort": sr.remove_password}
 

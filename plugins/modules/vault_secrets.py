@@ -18,7 +18,7 @@ description:
   - Every commit, discard and generation appends a JSON line to O(audit_log) (secret, action, when, by whom,
     role names or key ids) - never a value.
   - Returns the schedule (age and maximum age of each secret, which are due).
-  - Secrets known (one place, module_utils/secrets_store.py) - C(db), C(master), C(replication), C(redis),
+  - Secrets known (one place, module_utils/secrets/store.py) - C(db), C(master), C(replication), C(redis),
     C(redis_admin), C(s3), C(backup_key).
 extends_documentation_fragment: [odooops.hosting.attributes]
 attributes:

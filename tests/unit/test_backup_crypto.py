@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from ansible_collections.odooops.hosting.plugins.module_utils.backup_crypto import (
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.crypto import (
     BackupCryptoError,
     DecryptingWriter,
     DecryptionError,

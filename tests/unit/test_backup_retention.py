@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ansible_collections.odooops.hosting.plugins.module_utils.backup_catalog import BackupEntry, plan_retention
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.catalog import BackupEntry, plan_retention
 
 UTC = dt.UTC
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

@@ -1,6 +1,6 @@
-"""odoo_container_files' logic (plugins/module_utils/container_files.py): what is compared, what is written, and that
-contents never appear in what it returns. The engine is a small in-memory one that stores what was PUT as the Engine
-API does (tar members extracted into a directory, with their mode and owner)."""
+"""odoo_container_files' logic (plugins/module_utils/odoo/container_files.py): what is compared, what is written, and
+that contents never appear in what it returns. The engine is a small in-memory one that stores what was PUT as the
+Engine API does (tar members extracted into a directory, with their mode and owner)."""
 from __future__ import annotations
 
 import io
@@ -9,7 +9,7 @@ import tarfile
 
 import pytest
 
-from ansible_collections.odooops.hosting.plugins.module_utils import container_files as cf
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo import container_files as cf
 
 
 class MemoryEngine:

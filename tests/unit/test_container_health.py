@@ -1,8 +1,8 @@
-"""odoo_container_health's wait (plugins/module_utils/container_health.py), on a scripted sequence of inspect answers
-and a fake clock: it stops as soon as every container has a final answer, and reports what is not healthy."""
+"""odoo_container_health's wait (plugins/module_utils/odoo/container_health.py), on a scripted sequence of inspect
+answers and a fake clock: it stops as soon as every container has a final answer, and reports what is not healthy."""
 from __future__ import annotations
 
-from ansible_collections.odooops.hosting.plugins.module_utils import container_health as ch
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo import container_health as ch
 
 
 def info(status="running", health=None, output=""):

@@ -1,7 +1,7 @@
 """DR drill report: RPO/RTO figures and pass/fail per check."""
 from __future__ import annotations
 
-from ansible_collections.odooops.hosting.plugins.module_utils.drill import drill_report, render_summary
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.drill_report import drill_report, render_summary
 
 BACKUP = {"backup_id": "20261127T010000Z-abcd",
           "manifest": {"odooops": {"snapshot_at": "2026-11-27T01:00:00+00:00",

@@ -1,5 +1,5 @@
-"""plugins/module_utils/etcd_auth.py against a real etcd (Debian's etcd-server, as on the db hosts) serving TLS with
-client certificate authentication on 127.0.0.1: RBAC is set up idempotently, a certificate without credentials
+"""plugins/module_utils/postgres/etcd_auth.py against a real etcd (Debian's etcd-server, as on the db hosts) serving TLS
+with client certificate authentication on 127.0.0.1: RBAC is set up idempotently, a certificate without credentials
 reads and writes nothing, Patroni's user is confined to its prefix, a wrong root password is refused by name."""
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ansible_collections.odooops.hosting.plugins.module_utils import etcd_auth as ea
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres import etcd_auth as ea
 
 ROOT_PW = "root-" + os.urandom(8).hex()
 PATRONI_PW = "patroni-" + os.urandom(8).hex()

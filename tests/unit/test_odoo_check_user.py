@@ -1,4 +1,4 @@
-"""module_utils/odoo_check_user: the script odoo shell runs, its command line, the 0600 file and the input checks.
+"""module_utils/odoo/check_user: the script odoo shell runs, its command line, the 0600 file and the input checks.
 Its effect on a database (odoo shell in a one-shot container) is tested in tests/integration/upgrade/
 test_check_user.py."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ import tarfile
 
 import pytest
 
-from ansible_collections.odooops.hosting.plugins.module_utils import odoo_check_user as ocu
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo import check_user as ocu
 
 PASSWORD = "p'\"\\); import os; os.system('x') #-0123456789"
 

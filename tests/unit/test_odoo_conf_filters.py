@@ -5,7 +5,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.odooops.hosting.plugins.filter.odoo_conf import odoo_admin_hash_keep, odoo_conf_value
-from ansible_collections.odooops.hosting.plugins.module_utils import odoo_passwd
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo import passwd as odoo_passwd
 
 CONF = "[options]\ndb_user = odoo\nadmin_passwd = {h}\nlist_db = False\n"
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from ansible_collections.odooops.hosting.plugins.module_utils import odoo_health
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo import health as odoo_health
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.odooops.hosting.plugins.module_utils import odoo_passwd
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo import passwd as odoo_passwd
 
 
 def test_hash_verifies_and_differs_per_salt():

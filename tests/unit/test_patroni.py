@@ -1,11 +1,11 @@
-"""plugins/module_utils/patroni.py: choosing a switchover candidate and the waiting logic, on cluster views
+"""plugins/module_utils/postgres/patroni.py: choosing a switchover candidate and the waiting logic, on cluster views
 shaped like Patroni's GET /cluster (the REST calls themselves run against real Patroni in
 tests/integration/postgres/test_postgres_patroni.py)."""
 from __future__ import annotations
 
 import pytest
 
-from ansible_collections.odooops.hosting.plugins.module_utils import patroni as pt
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres import patroni as pt
 
 
 def member(name, role="replica", state="streaming", lag=0, **extra):

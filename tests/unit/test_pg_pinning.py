@@ -1,8 +1,8 @@
 """Pinning a connection's settings to the server it reached (issue 11: restore after a switchover)."""
 from __future__ import annotations
 
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_pg
-from ansible_collections.odooops.hosting.plugins.module_utils.backup_pg import PgConn
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.pg import PgConn
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import pg as upgrade_pg
 
 
 def test_a_host_list_is_pinned_to_one_server_for_the_client_tools():

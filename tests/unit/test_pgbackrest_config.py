@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.odooops.hosting.plugins.module_utils.pgbackrest_config import (
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.pgbackrest import (
     PgBackRestConfigError,
     archive_settings,
     cron_entries,

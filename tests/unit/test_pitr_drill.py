@@ -1,9 +1,9 @@
-"""PITR drill (module_utils/pitr_drill.py): settings refused before anything runs, scratch restore arguments."""
+"""PITR drill (module_utils/backup/pitr_drill.py): settings refused before anything runs, scratch restore arguments."""
 from __future__ import annotations
 
 import pytest
 
-from ansible_collections.odooops.hosting.plugins.module_utils.pitr_drill import (
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.pitr_drill import (
     PitrDrillError,
     check_settings,
     parse_ts,

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.odooops.hosting.plugins.module_utils import postgres_replication as repl
-from ansible_collections.odooops.hosting.plugins.module_utils.postgres_common import (
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres import replication as repl
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres.connection import (
     PostgresError,
     connect_params,
     int_to_lsn,

@@ -1,13 +1,13 @@
-"""module_utils/preflight.py: strict types (a string is not a list), CIDRs, names, secrets and each workflow's own
-inputs; every message names its variable and never shows a secret."""
+"""module_utils/preflight/checks.py: strict types (a string is not a list), CIDRs, names, secrets and each workflow's
+own inputs; every message names its variable and never shows a secret."""
 from __future__ import annotations
 
 import os
 
 import pytest
 
-from ansible_collections.odooops.hosting.plugins.module_utils import preflight as pf
-from ansible_collections.odooops.hosting.plugins.module_utils import secrets_store
+from ansible_collections.odooops.hosting.plugins.module_utils.preflight import checks as pf
+from ansible_collections.odooops.hosting.plugins.module_utils.secrets import store as secrets_store
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROLES = os.path.join(ROOT, "roles")

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from ansible_collections.odooops.hosting.plugins.module_utils import scram
-from ansible_collections.odooops.hosting.plugins.module_utils import secrets_store as st
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres import scram
+from ansible_collections.odooops.hosting.plugins.module_utils.secrets import store as st
 
 T0 = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.odooops.hosting.plugins.module_utils import sizing
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo import sizing
 
 
 @pytest.mark.parametrize("cpus,mem,workers,limited_by", [

@@ -1,4 +1,4 @@
-"""Traefik configuration validation (module_utils/traefik_config.py) against the official JSON Schemas."""
+"""Traefik configuration validation (module_utils/edge/traefik.py) against the official JSON Schemas."""
 from __future__ import annotations
 
 import copy
@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from ansible_collections.odooops.hosting.plugins.module_utils import traefik_config as tc
+from ansible_collections.odooops.hosting.plugins.module_utils.edge import traefik as tc
 
 STATIC = {
     "entryPoints": {"web": {"address": ":80"}, "websecure": {"address": ":443"}},

@@ -1,4 +1,4 @@
-"""module_utils/upgrade_state: the record of an upgrade in progress, written atomically, root-only."""
+"""module_utils/upgrade/state: the record of an upgrade in progress, written atomically, root-only."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_state
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import state as upgrade_state
 
 
 def mode(path) -> int:

@@ -1,5 +1,5 @@
-"""odoo_web_switch's steps (plugins/module_utils/web_switch.py) against a fake engine that keeps containers, networks
-and files as a Docker engine would: the order of the steps, what is skipped when already so, check mode, and a
+"""odoo_web_switch's steps (plugins/module_utils/odoo/web_switch.py) against a fake engine that keeps containers,
+networks and files as a Docker engine would: the order of the steps, what is skipped when already so, check mode, and a
 failure that names its step and what was done before it."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ansible_collections.odooops.hosting.plugins.module_utils import web_switch as ws
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo import web_switch as ws
 
 
 class FakeEngine:

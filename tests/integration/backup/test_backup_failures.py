@@ -12,7 +12,8 @@ import botocore.exceptions
 import pytest
 from backup_seed import KEY_B
 
-from ansible_collections.odooops.hosting.plugins.module_utils.backup_catalog import (
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.backup import BackupError, BackupRun
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.catalog import (
     CatalogError,
     apply_retention,
     delete_backup,
@@ -20,9 +21,8 @@ from ansible_collections.odooops.hosting.plugins.module_utils.backup_catalog imp
     list_backups,
     verify_backup,
 )
-from ansible_collections.odooops.hosting.plugins.module_utils.backup_core import BackupError, BackupRun
-from ansible_collections.odooops.hosting.plugins.module_utils.restore_core import RestoreError, restore_backup
-from ansible_collections.odooops.hosting.plugins.module_utils.s3_common import s3_client
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.restore import RestoreError, restore_backup
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.s3 import s3_client
 from testbed.s3 import ACCESS_KEY, SECRET_KEY, MotoServer
 
 MIB = 1024 * 1024

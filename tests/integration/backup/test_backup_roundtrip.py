@@ -10,15 +10,15 @@ import zipfile
 import pytest
 from backup_seed import BACKUP_PASSWORD, table_checksums, tree_checksums
 
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_modules as um
-from ansible_collections.odooops.hosting.plugins.module_utils.backup_catalog import (
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.backup import BackupRun
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.catalog import (
     find_backup,
     list_backups,
     verify_backup,
 )
-from ansible_collections.odooops.hosting.plugins.module_utils.backup_core import BackupRun
-from ansible_collections.odooops.hosting.plugins.module_utils.odoo_docker import Engine
-from ansible_collections.odooops.hosting.plugins.module_utils.restore_core import RestoreError, restore_backup
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.restore import RestoreError, restore_backup
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo import modules as um
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo.engine import Engine
 
 
 def _backup(odoo_db, s3, bucket, key_ring=None, **kw):

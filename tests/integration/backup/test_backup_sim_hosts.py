@@ -17,7 +17,7 @@ import subprocess
 import pytest
 from backup_seed import KEY_A, attachments_sql, make_filestore, seed_sql, tree_checksums
 
-from ansible_collections.odooops.hosting.plugins.module_utils.backup_catalog import find_backup, verify_backup
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.catalog import find_backup, verify_backup
 from testbed.s3 import ACCESS_KEY, SECRET_KEY
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

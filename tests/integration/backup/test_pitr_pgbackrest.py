@@ -10,8 +10,12 @@ import time
 import pytest
 from conftest import STANZA, as_postgres
 
-from ansible_collections.odooops.hosting.plugins.module_utils.pgbackrest_config import restore_args
-from ansible_collections.odooops.hosting.plugins.module_utils.pitr_drill import Runner, pitr_drill, repository_info
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.pgbackrest import restore_args
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.pitr_drill import (
+    Runner,
+    pitr_drill,
+    repository_info,
+)
 from testbed.pg import PG_BIN
 from testbed.procs import free_port
 
@@ -52,7 +56,7 @@ def test_pitr_recovers_to_target_time(pgbr, moto):
 
 @pytest.mark.slow  # two drills through S3 (about 20 s with its fixture)
 def test_pitr_drill_into_scratch_instance(pgbr):
-    """The drill's PITR half (module_utils/pitr_drill.py): markers bracket the target, the scratch instance is
+    """The drill's PITR half (module_utils/backup/pitr_drill.py): markers bracket the target, the scratch instance is
     restored beside the running cluster, checked, and removed; the production cluster is untouched."""
     pg = pgbr["pg"]
     pg.psql("CREATE DATABASE shop")

@@ -31,7 +31,7 @@ from edge_helpers import (
     wait_http,
 )
 
-from ansible_collections.odooops.hosting.plugins.module_utils import traefik_config as tc
+from ansible_collections.odooops.hosting.plugins.module_utils.edge import traefik as tc
 
 # two converges of the edge on a shared 2-core machine; far quicker on an idle one
 pytestmark = pytest.mark.timeout(1800)

@@ -95,7 +95,7 @@ def provisioned(ansible_playbook, kmock_api_module, crd_dir, tmp_path_factory):
     assert run.rc == 0, run.stdout[-3000:]
     assert kmock_api_module.obj("v1", "namespaces", None, "acme-staging-erp") is None   # only the one selected
     # what the operator would report: a primary, a healthy standby, a recent backup (the upgrade gates read it)
-    from ansible_collections.odooops.hosting.plugins.module_utils import k8s_status
+    from ansible_collections.odooops.hosting.plugins.module_utils.k8s import status as k8s_status
     k8s_status.patch_status(k8s_status.client(kmock_api_module.kubeconfig), "postgresql.cnpg.io/v1", "Cluster", "pg",
                             "acme-prod-erp", {"currentPrimary": "pg-1",
                                               "instancesStatus": {"healthy": ["pg-1", "pg-2", "pg-3"]},
@@ -209,7 +209,7 @@ def test_status_patch_is_idempotent_and_honours_check_mode(kmock_api):
     import json
     import urllib.request
 
-    from ansible_collections.odooops.hosting.plugins.module_utils import k8s_status
+    from ansible_collections.odooops.hosting.plugins.module_utils.k8s import status as k8s_status
     body = {"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "metadata": {"name": "pg", "namespace": "n1"},
             "spec": {"instances": 3}, "status": {"currentPrimary": "pg-1"}}
     req = urllib.request.Request(f"{kmock_api.url}/apis/postgresql.cnpg.io/v1/namespaces/n1/clusters",

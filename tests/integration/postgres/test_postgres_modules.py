@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from ansible_collections.odooops.hosting.plugins.module_utils import postgres_replication as repl
-from ansible_collections.odooops.hosting.plugins.module_utils.postgres_common import connect
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres import replication as repl
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres.connection import connect
 
 HERE = "tests/integration/postgres/playbooks"
 

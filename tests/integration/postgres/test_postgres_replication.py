@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from ansible_collections.odooops.hosting.plugins.module_utils import postgres_replication as repl
-from ansible_collections.odooops.hosting.plugins.module_utils.postgres_common import PostgresError, connect
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres import replication as repl
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres.connection import PostgresError, connect
 
 
 def kw(cluster) -> dict:

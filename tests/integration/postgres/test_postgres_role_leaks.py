@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from ansible_collections.odooops.hosting.plugins.module_utils import scram
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres import scram
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 

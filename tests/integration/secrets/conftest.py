@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from ansible_collections.odooops.hosting.plugins.module_utils import scram
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres import scram
 from testbed.pg import PgCluster
 from testbed.redis_server import RedisServer
 

@@ -20,7 +20,7 @@ import pytest
 import redis
 from conftest import wait_streaming
 
-from ansible_collections.odooops.hosting.plugins.module_utils import secrets_store
+from ansible_collections.odooops.hosting.plugins.module_utils.secrets import store as secrets_store
 
 ALL = ["db", "replication", "redis", "redis_admin", "master", "backup_key", "s3"]
 

@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 from conftest import read_vault
 
-from ansible_collections.odooops.hosting.plugins.module_utils import secrets_store
+from ansible_collections.odooops.hosting.plugins.module_utils.secrets import store as secrets_store
 from testbed.procs import free_port
 from tests.integration.stack_helpers import (
     PROFILE_ENV,
@@ -137,7 +137,7 @@ def test_rotate_secrets_on_the_stack_under_traffic(stack_inventory, sim_hosts, a
     # Odoo serves as odoo_b now, the master password hash in odoo.conf is the new one
     app1 = sim_hosts["app1"]
     conf = docker("exec", app1, "sh", "-c", f"cat /etc/odooops/{STACK}/odoo/cron.conf").stdout
-    from ansible_collections.odooops.hosting.plugins.module_utils import odoo_passwd
+    from ansible_collections.odooops.hosting.plugins.module_utils.odoo import passwd as odoo_passwd
     stored = [line.split("=", 1)[1].strip() for line in conf.splitlines() if line.startswith("admin_passwd")][0]
     assert odoo_passwd.verify_password(new["odooops_odoo_admin_password"], stored)
 

@@ -7,9 +7,9 @@ import psycopg2
 import pytest
 import redis
 
-from ansible_collections.odooops.hosting.plugins.module_utils import scram
-from ansible_collections.odooops.hosting.plugins.module_utils import secrets_postgres as sp
-from ansible_collections.odooops.hosting.plugins.module_utils import secrets_redis as sr
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres import login_rotation as sp
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres import scram
+from ansible_collections.odooops.hosting.plugins.module_utils.secrets import redis_acl as sr
 from testbed.redis_server import RedisServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -100,8 +100,8 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import uuid  # noqa: E402
 
-from ansible_collections.odooops.hosting.plugins.module_utils import odoo_health  # noqa: E402
-from ansible_collections.odooops.hosting.plugins.module_utils.odoo_docker import Engine  # noqa: E402
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo import health as odoo_health  # noqa: E402
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo.engine import Engine  # noqa: E402
 from testbed.procs import free_port  # noqa: E402
 
 IMAGE_A = "odooops/odoo-double:17.0-a"

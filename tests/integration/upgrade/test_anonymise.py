@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_anonymise as an
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_pg as pgu
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import anonymise as an
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import pg as pgu
 
 from .conftest import table_checksums
 

@@ -6,7 +6,7 @@ import json
 import botocore.exceptions
 import pytest
 
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_audit as audit
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import audit
 
 
 def test_local_chain_and_s3_object_lock(tmp_path, moto, s3_bucket):

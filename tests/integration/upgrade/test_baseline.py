@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_baseline as ub
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_gates as g
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_pg as pgu
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import baseline as ub
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import gates as g
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import pg as pgu
 
 CHECKS = [
     {"name": "priced products", "sql": "SELECT count(*) FROM product_template WHERE list_price > 0",

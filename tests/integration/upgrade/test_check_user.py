@@ -9,7 +9,7 @@ import json
 import os
 import subprocess
 
-from ansible_collections.odooops.hosting.plugins.module_utils import odoo_health
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo import health as odoo_health
 
 from .conftest import IMAGE_A
 

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_pg as pgu
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_snapshot as snap
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import pg as pgu
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import snapshot as snap
 
 from .conftest import table_checksums, tree_digest
 

@@ -10,12 +10,12 @@ import uuid
 
 import pytest
 
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_baseline as ub
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_gates as ug
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_modules as um
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_pg as pgu
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_snapshot as snap
-from ansible_collections.odooops.hosting.plugins.module_utils.upgrade_filestore import VolumeFilestore
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo import modules as um
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo.filestore import VolumeFilestore
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import baseline as ub
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import gates as ug
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import pg as pgu
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import snapshot as snap
 
 from .conftest import IMAGE_A, IMAGE_B, PREFIX, docker, table_checksums
 

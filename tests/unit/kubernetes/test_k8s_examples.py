@@ -8,9 +8,9 @@ import subprocess
 import pytest
 import yaml
 
-from ansible_collections.odooops.hosting.plugins.module_utils import k8s_gitops as g
-from ansible_collections.odooops.hosting.plugins.module_utils import k8s_render as r
-from ansible_collections.odooops.hosting.plugins.module_utils import k8s_validate as v
+from ansible_collections.odooops.hosting.plugins.module_utils.k8s import gitops as g
+from ansible_collections.odooops.hosting.plugins.module_utils.k8s import render as r
+from ansible_collections.odooops.hosting.plugins.module_utils.k8s import validate as v
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 EXAMPLES = os.path.join(ROOT, "inventories", "examples", "kubernetes")

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from k8s_specs import base_spec
 
-from ansible_collections.odooops.hosting.plugins.module_utils import k8s_gitops as g
-from ansible_collections.odooops.hosting.plugins.module_utils import k8s_render as r
+from ansible_collections.odooops.hosting.plugins.module_utils.k8s import gitops as g
+from ansible_collections.odooops.hosting.plugins.module_utils.k8s import render as r
 
 KUBECTL = shutil.which("kubectl")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from k8s_specs import base_spec
 
-from ansible_collections.odooops.hosting.plugins.module_utils import k8s_render as r
-from ansible_collections.odooops.hosting.plugins.module_utils import sizing
+from ansible_collections.odooops.hosting.plugins.module_utils.k8s import render as r
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo import sizing
 
 
 def by_id(tenant) -> dict:

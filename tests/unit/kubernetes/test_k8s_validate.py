@@ -8,8 +8,8 @@ import copy
 
 import pytest
 
-from ansible_collections.odooops.hosting.plugins.module_utils import k8s_render as r
-from ansible_collections.odooops.hosting.plugins.module_utils import k8s_validate as v
+from ansible_collections.odooops.hosting.plugins.module_utils.k8s import render as r
+from ansible_collections.odooops.hosting.plugins.module_utils.k8s import validate as v
 
 CRD_KINDS = {"Middleware", "IngressRoute", "Cluster", "ScheduledBackup", "Pooler"}
 

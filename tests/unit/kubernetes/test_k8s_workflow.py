@@ -8,9 +8,9 @@ import pytest
 import yaml
 from k8s_specs import base_spec
 
-from ansible_collections.odooops.hosting.plugins.module_utils import k8s_render as r
-from ansible_collections.odooops.hosting.plugins.module_utils import k8s_validate as v
-from ansible_collections.odooops.hosting.plugins.module_utils import k8s_workflow as w
+from ansible_collections.odooops.hosting.plugins.module_utils.k8s import render as r
+from ansible_collections.odooops.hosting.plugins.module_utils.k8s import validate as v
+from ansible_collections.odooops.hosting.plugins.module_utils.k8s import workflow as w
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
@@ -158,7 +158,7 @@ def test_run_step_handles_every_action(tenant):
 
 
 def test_gate_facts_from_cluster_status():
-    from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_gates
+    from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import gates as upgrade_gates
     status = {"currentPrimary": "pg-1", "instancesStatus": {"healthy": ["pg-2", "pg-1"]},
               "lastSuccessfulBackup": "2026-11-27T02:00:00Z"}
     facts = w.gate_facts(status, "pg")

@@ -4,7 +4,7 @@ import datetime
 
 import pytest
 
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_gates as g
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import gates as g
 
 UTC = datetime.UTC
 # Friday 2026-11-27 16:30 UTC = 17:30 in Paris

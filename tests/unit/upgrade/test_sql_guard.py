@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_baseline as ub
-from ansible_collections.odooops.hosting.plugins.module_utils.sql_guard import SqlGuardError, single_statement
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres.sql_guard import SqlGuardError, single_statement
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import baseline as ub
 
 
 @pytest.mark.parametrize("sql,kept", [

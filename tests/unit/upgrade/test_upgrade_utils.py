@@ -4,10 +4,10 @@ import struct
 
 import pytest
 
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_anonymise as an
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_modules as um
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_snapshot as snap
-from ansible_collections.odooops.hosting.plugins.module_utils.odoo_docker import demux
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo import modules as um
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo.engine import demux
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import anonymise as an
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import snapshot as snap
 
 
 @pytest.mark.parametrize("version,series,adapted", [

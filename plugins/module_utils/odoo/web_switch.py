@@ -30,7 +30,9 @@ import tempfile
 import time
 import urllib.parse
 
-from ansible_collections.odooops.hosting.plugins.module_utils import container_files, odoo_health, upgrade_state
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo import container_files
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo import health as odoo_health
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import state as upgrade_state
 
 
 class SwitchError(Exception):

@@ -19,7 +19,7 @@ import traceback
 
 from ansible.module_utils.basic import missing_required_lib
 
-from . import sizing
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo import sizing
 
 try:
     import yaml

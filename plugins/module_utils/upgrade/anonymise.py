@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from . import upgrade_pg as pgu
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import pg as pgu
 
 DEFAULT_KEEP_LOGINS = ["admin", "__system__", "default", "public", "portaltemplate"]
 

@@ -35,9 +35,19 @@ import time
 import urllib.parse
 import zipfile
 
-from .backup_crypto import ALGORITHM, DEFAULT_CHUNK, EncryptingWriter, key_check
-from .backup_pg import PgConn, PgError
-from .s3_common import MIB, S3Error, S3StreamWriter, normalise_prefix
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.crypto import (
+    ALGORITHM,
+    DEFAULT_CHUNK,
+    EncryptingWriter,
+    key_check,
+)
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.pg import PgConn, PgError
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.s3 import (
+    MIB,
+    S3Error,
+    S3StreamWriter,
+    normalise_prefix,
+)
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"

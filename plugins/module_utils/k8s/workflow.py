@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.odooops.hosting.plugins.module_utils import k8s_render as r
+from ansible_collections.odooops.hosting.plugins.module_utils.k8s import render as r
 
 # apply order of a tenant's objects: what others depend on first
 PROVISION_ORDER = [

@@ -16,7 +16,7 @@ import urllib.error
 
 from ansible.module_utils.urls import Request
 
-from ansible_collections.odooops.hosting.plugins.module_utils.patroni import tls_context
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres.patroni import tls_context
 
 AUTH_DISABLED = "authentication is not enabled"
 NOT_FOUND = ("not found",)

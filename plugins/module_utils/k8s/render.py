@@ -34,7 +34,7 @@ import copy
 import math
 import re
 
-from ansible_collections.odooops.hosting.plugins.module_utils import sizing
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo import sizing
 
 MANAGED_BY = "odooops.hosting"
 ODOO_HTTP_PORT = 8069

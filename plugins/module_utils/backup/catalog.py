@@ -14,9 +14,19 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 
-from .backup_core import MANIFEST, parse_backup_id, utcnow
-from .backup_crypto import DecryptingWriter, DecryptionError, NullSink
-from .s3_common import S3Error, S3StreamWriter, describe_error, normalise_prefix, stream_object
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.backup import MANIFEST, parse_backup_id, utcnow
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.crypto import (
+    DecryptingWriter,
+    DecryptionError,
+    NullSink,
+)
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.s3 import (
+    S3Error,
+    S3StreamWriter,
+    describe_error,
+    normalise_prefix,
+    stream_object,
+)
 
 
 class CatalogError(Exception):

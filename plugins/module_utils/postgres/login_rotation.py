@@ -14,14 +14,14 @@ either creates belongs to the owner. Exactly one of them is *active* (the one th
 
 Which role is active (and which is pending) is kept in the owner role's comment, so the state lives with
 the database and every step is idempotent. Passwords are sent as SCRAM verifiers computed here
-(module_utils/scram.py): no plain password reaches the server. Plain Python raising RotationError.
+(module_utils/postgres/scram.py): no plain password reaches the server. Plain Python raising RotationError.
 """
 from __future__ import annotations
 
 import re
 import time
 
-from ansible_collections.odooops.hosting.plugins.module_utils import scram
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres import scram
 
 ROLE_RE = re.compile(r"^[a-z_][a-z0-9_$]{0,62}$")
 MARK = "odooops-rotation"

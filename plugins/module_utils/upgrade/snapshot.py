@@ -21,7 +21,7 @@ import os
 import shutil
 import time
 
-from . import upgrade_pg as pgu
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import pg as pgu
 
 MARKER = "odooops"
 

@@ -19,8 +19,8 @@ import ast
 import json
 import re
 
-from . import upgrade_pg as pgu
-from .odoo_docker import DockerError, Engine
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo.engine import DockerError, Engine
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import pg as pgu
 
 DEFAULT_ADDONS_PATHS = ["/usr/lib/python3/dist-packages/odoo/addons", "/opt/odoo/addons", "/mnt/extra-addons"]
 

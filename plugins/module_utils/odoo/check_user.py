@@ -20,8 +20,8 @@ import tarfile
 import time
 import uuid
 
-from ansible_collections.odooops.hosting.plugins.module_utils import upgrade_modules as um
-from ansible_collections.odooops.hosting.plugins.module_utils.odoo_docker import Engine
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo import modules as um
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo.engine import Engine
 
 MARKER = "ODOOOPS-CHECK-USER "
 SCRIPT_PATH = "/tmp/odooops-check-user.py"

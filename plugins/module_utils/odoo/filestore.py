@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import time
 
-from . import upgrade_snapshot as snap
-from .odoo_docker import Engine
+from ansible_collections.odooops.hosting.plugins.module_utils.odoo.engine import Engine
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import snapshot as snap
 
 DEFAULT_USER = "101:101"  # the Odoo image's odoo user
 MOUNT = "/var/lib/odoo"

@@ -22,7 +22,7 @@ import shutil
 import tempfile
 import time
 
-from ansible_collections.odooops.hosting.plugins.module_utils.postgres_common import (
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres.connection import (
     PostgresError,
     as_user_cmd,
     connect,

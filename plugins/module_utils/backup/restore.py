@@ -27,11 +27,11 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from .backup_catalog import BackupEntry, TolerantDecryptor
-from .backup_core import MANIFEST, safe_member
-from .backup_crypto import DecryptingWriter, key_check
-from .backup_pg import PgConn, database_exists, quote_ident
-from .s3_common import stream_object
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.backup import MANIFEST, safe_member
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.catalog import BackupEntry, TolerantDecryptor
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.crypto import DecryptingWriter, key_check
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.pg import PgConn, database_exists, quote_ident
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.s3 import stream_object
 
 
 class RestoreError(Exception):

@@ -20,8 +20,8 @@ import datetime
 import os
 import secrets
 
-from . import scram, sql_guard
-from . import upgrade_pg as pgu
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres import scram, sql_guard
+from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import pg as pgu
 
 DEFAULT_CHECK_ROLE = "odooops_checks"
 DEFAULT_STATEMENT_TIMEOUT = 60  # seconds, per check

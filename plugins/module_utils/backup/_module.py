@@ -10,12 +10,12 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from .backup_catalog import CatalogError
-from .backup_core import BackupError
-from .backup_crypto import BackupCryptoError, parse_key_ring
-from .backup_pg import PgConn, PgError, pg_argument_spec
-from .restore_core import RestoreError
-from .s3_common import S3Error, s3_argument_spec, s3_client
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.backup import BackupError
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.catalog import CatalogError
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.crypto import BackupCryptoError, parse_key_ring
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.pg import PgConn, PgError, pg_argument_spec
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.restore import RestoreError
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.s3 import S3Error, s3_argument_spec, s3_client
 
 LIBS = {"boto3": "boto3", "psycopg2": "psycopg2", "cryptography": "cryptography"}
 DOMAIN_ERRORS = (BackupError, RestoreError, CatalogError, BackupCryptoError, PgError, S3Error)

@@ -34,7 +34,7 @@ import subprocess
 import time
 import uuid
 
-from .pgbackrest_config import STANZA_RE, PgBackRestConfigError
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.pgbackrest import STANZA_RE, PgBackRestConfigError
 
 MARKER_DB = "postgres"  # always restored, even with --db-include
 MARKER_TABLE = "odooops_drill.pitr_marker"
