@@ -35,9 +35,9 @@ from backup_seed import SCHEMA, attachments_sql, make_filestore  # noqa: E402
 
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.backup import BackupRun  # noqa: E402
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.catalog import find_backup  # noqa: E402
-from ansible_collections.odooops.hosting.plugins.module_utils.backup.pg import PgConn  # noqa: E402
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.restore import restore_backup  # noqa: E402
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.s3 import s3_client  # noqa: E402
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres.connection import PgConn  # noqa: E402
 from testbed.pg import PG_BIN, PgCluster  # noqa: E402
 from testbed.s3 import ACCESS_KEY, SECRET_KEY, MotoServer  # noqa: E402
 

@@ -41,56 +41,6 @@ requirements:
   - boto3
 """
 
-    # PostgreSQL connection used by the backup modules (same option names as community.postgresql). Named
-    # backup_postgres, not postgres: "odooops.hosting.s3.postgres" resolved to doc_fragments/postgres.py instead
-    BACKUP_POSTGRES = r"""
-options:
-  login_host:
-    description:
-      - Host (or comma-separated host list) of PostgreSQL. Empty means the local unix socket.
-      - With a host list, the first connection goes to the server that accepts writes (target_session_attrs
-        read-write), and every other connection and client tool (pg_dump, pg_restore) of the task is aimed at
-        that server alone, never at the list again.
-    type: str
-    default: ''
-  login_port:
-    description: Port of PostgreSQL.
-    type: int
-    default: 5432
-  login_user:
-    description: Role to connect as.
-    type: str
-    default: postgres
-    aliases: [login]
-  login_password:
-    description: Password of O(login_user). Passed to pg_dump/pg_restore through a 0600 pgpass file, never argv.
-    type: str
-    default: ''
-  login_unix_socket:
-    description: Directory of the unix socket when O(login_host) is empty.
-    type: str
-    default: ''
-  connect_timeout:
-    description: Seconds to wait for a connection.
-    type: int
-    default: 10
-  ssl_mode:
-    description: libpq sslmode.
-    type: str
-    default: prefer
-    choices: [disable, allow, prefer, require, verify-ca, verify-full]
-  ca_cert:
-    description: CA certificate to verify the server with (libpq sslrootcert).
-    type: path
-    aliases: [ssl_rootcert]
-  pg_bin_dir:
-    description: Directory of pg_dump/pg_restore. Default the newest /usr/lib/postgresql/*/bin, else PATH.
-    type: path
-requirements:
-  - psycopg2
-"""
-
-    # client-side encryption keys
     KEYS = r"""
 options:
   encryption_keys:

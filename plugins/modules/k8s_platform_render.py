@@ -32,7 +32,7 @@ attributes:
     support: full
 options:
   platform:
-    description: The platform description (keys in docs/kubernetes.md and the SCHEMA of plugins/module_utils/k8s/render.py).
+    description: The platform description (keys in docs/kubernetes.md and plugins/module_utils/k8s/render.py).
     type: dict
     required: true
   dest:

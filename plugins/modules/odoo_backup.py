@@ -21,7 +21,8 @@ extends_documentation_fragment:
   - odooops.hosting.docker_engine
   - odooops.hosting.attributes
   - odooops.hosting.s3
-  - odooops.hosting.s3.backup_postgres
+  - odooops.hosting.postgres
+  - odooops.hosting.postgres.client_tools
   - odooops.hosting.s3.keys
 attributes:
   check_mode:

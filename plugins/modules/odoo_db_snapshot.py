@@ -18,7 +18,7 @@ version_added: 0.1.0
 author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
   - odooops.hosting.attributes
-  - odooops.hosting.upgrade_pg
+  - odooops.hosting.postgres
 attributes:
   check_mode:
     support: full
@@ -96,6 +96,7 @@ meta:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres import connection as pgc
 from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import pg as pgu
 from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import snapshot as snap
 
@@ -119,7 +120,7 @@ def run(module: AnsibleModule) -> dict:
 
 
 def main() -> None:
-    spec = pgu.pg_argument_spec()
+    spec = pgc.argument_spec()
     spec.update(
         database=dict(type="str", required=True),
         snapshot=dict(type="str"),
@@ -134,7 +135,7 @@ def main() -> None:
         module.fail_json(msg=missing_required_lib("psycopg2"), exception=str(pgu.PSYCOPG2_IMPORT_ERROR))
     try:
         module.exit_json(**run(module))
-    except (snap.SnapshotError, pgu.PgError) as exc:
+    except (snap.SnapshotError, pgc.PostgresError) as exc:
         module.fail_json(msg=str(exc))
 
 

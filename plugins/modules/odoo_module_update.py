@@ -20,7 +20,7 @@ author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
   - odooops.hosting.docker_engine
   - odooops.hosting.attributes
-  - odooops.hosting.upgrade_pg
+  - odooops.hosting.postgres
 attributes:
   check_mode:
     support: full
@@ -161,6 +161,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.odooops.hosting.plugins.module_utils.odoo import modules as um
 from ansible_collections.odooops.hosting.plugins.module_utils.odoo.engine import DOCKER_HOST_SPEC, DockerError, Engine
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres import connection as pgc
 from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import pg as pgu
 
 
@@ -195,7 +196,7 @@ def run(module: AnsibleModule) -> dict:
 
 
 def main() -> None:
-    spec = pgu.pg_argument_spec()
+    spec = pgc.argument_spec()
     spec.update(
         image=dict(type="str", required=True),
         database=dict(type="str", default="odoo"),
@@ -216,7 +217,7 @@ def main() -> None:
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     try:
         result = run(module)
-    except (um.UpdateError, pgu.PgError, DockerError) as exc:
+    except (um.UpdateError, pgc.PostgresError, DockerError) as exc:
         module.fail_json(msg=str(exc))
     if "msg" in result:
         module.fail_json(**result)

@@ -18,7 +18,7 @@ version_added: 0.1.0
 author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
   - odooops.hosting.attributes
-  - odooops.hosting.upgrade_pg
+  - odooops.hosting.postgres
 attributes:
   check_mode:
     support: full
@@ -76,12 +76,13 @@ anonymised:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres import connection as pgc
 from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import anonymise as an
 from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import pg as pgu
 
 
 def main() -> None:
-    spec = pgu.pg_argument_spec()
+    spec = pgc.argument_spec()
     spec.update(
         database=dict(type="str", required=True),
         neutralize=dict(type="bool", default=True),
@@ -102,7 +103,7 @@ def main() -> None:
                          module.check_mode)
         finally:
             conn.close()
-    except (an.AnonymiseError, pgu.PgError) as exc:
+    except (an.AnonymiseError, pgc.PostgresError) as exc:
         module.fail_json(msg=str(exc))
     except pgu.psycopg2.Error as exc:
         module.fail_json(msg=f"neutralisation failed and was rolled back: {str(exc).strip()}")

@@ -19,7 +19,8 @@ author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
   - odooops.hosting.attributes
   - odooops.hosting.s3
-  - odooops.hosting.s3.backup_postgres
+  - odooops.hosting.postgres
+  - odooops.hosting.postgres.client_tools
   - odooops.hosting.s3.keys
 attributes:
   check_mode:

@@ -29,7 +29,7 @@ version_added: 0.1.0
 author: odooops.hosting maintainers (@odooops)
 extends_documentation_fragment:
   - odooops.hosting.attributes.info_module
-  - odooops.hosting.upgrade_pg
+  - odooops.hosting.postgres
 options:
   mode:
     description: Capture or compare.
@@ -114,6 +114,7 @@ writes:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres import connection as pgc
 from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import baseline as ub
 from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import pg as pgu
 
@@ -142,7 +143,7 @@ def run(module: AnsibleModule) -> dict:
 
 
 def main() -> None:
-    spec = pgu.pg_argument_spec()
+    spec = pgc.argument_spec()
     spec.update(
         mode=dict(type="str", choices=["capture", "compare"], default="capture"),
         database=dict(type="str", default="odoo"),
@@ -160,7 +161,7 @@ def main() -> None:
                            supports_check_mode=True)
     try:
         result = run(module)
-    except (ub.BaselineError, pgu.PgError) as exc:
+    except (ub.BaselineError, pgc.PostgresError) as exc:
         module.fail_json(msg=str(exc))
     if module.params["fail_on_mismatch"] and not result.get("ok", True):
         module.fail_json(msg="business checks differ from the baseline: " + "; ".join(result["failures"]), **result)

@@ -16,7 +16,7 @@ description:
     what is left. C(state=abort) revokes the prepared role again when the rollout failed.
   - The password is sent as a SCRAM-SHA-256 verifier computed by the module, never in plain text.
   - Which role is active is kept in the owner role's comment, so each state is idempotent.
-extends_documentation_fragment: [odooops.hosting.attributes, odooops.hosting.secrets_postgres]
+extends_documentation_fragment: [odooops.hosting.attributes, odooops.hosting.postgres]
 attributes:
   check_mode:
     support: full
@@ -109,6 +109,7 @@ queries:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres import connection
 from ansible_collections.odooops.hosting.plugins.module_utils.postgres import login_rotation as sp
 
 try:
@@ -145,7 +146,7 @@ def run(module: AnsibleModule) -> dict:
 
 
 def main():
-    spec = sp.connection_spec()
+    spec = connection.argument_spec()
     spec.update(
         state={"type": "str", "default": "status", "choices": ["prepare", "finalize", "abort", "status"]},
         owner_role={"type": "str", "default": "odoo_owner"},
@@ -161,7 +162,7 @@ def main():
         module.fail_json(msg=missing_required_lib("psycopg2"))
     try:
         result = run(module)
-    except sp.RotationError as exc:
+    except connection.PostgresError as exc:
         module.fail_json(msg=str(exc))
     except Exception as exc:  # psycopg2 errors: one clear message, nothing half-done (transaction)
         module.fail_json(msg=f"PostgreSQL refused the rotation step: {sp.first_line(exc)}")

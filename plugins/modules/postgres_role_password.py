@@ -15,7 +15,7 @@ description:
     reported as a change, as the task creating it did not run.
   - For the replication role, sessions already streaming stay up (a password is only checked at login); update
     the standbys' password file right after (playbooks/rotate_secrets.yml does).
-extends_documentation_fragment: [odooops.hosting.attributes, odooops.hosting.secrets_postgres]
+extends_documentation_fragment: [odooops.hosting.attributes, odooops.hosting.postgres]
 attributes:
   check_mode:
     support: full
@@ -63,6 +63,7 @@ queries:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres import connection
 from ansible_collections.odooops.hosting.plugins.module_utils.postgres import login_rotation as sp
 
 try:
@@ -87,7 +88,7 @@ def run(module: AnsibleModule) -> dict:
 
 
 def main():
-    spec = sp.connection_spec()
+    spec = connection.argument_spec()
     spec.update(role={"type": "str", "required": True},
                 password={"type": "str", "required": True, "no_log": True},
                 scram_iterations={"type": "int", "default": 4096})
@@ -96,7 +97,7 @@ def main():
         module.fail_json(msg=missing_required_lib("psycopg2"))
     try:
         result = run(module)
-    except sp.RotationError as exc:
+    except connection.PostgresError as exc:
         module.fail_json(msg=str(exc))
     except Exception as exc:  # psycopg2 errors
         module.fail_json(msg=f"PostgreSQL refused the password change: {sp.first_line(exc)}")

@@ -1,7 +1,12 @@
-"""Pinning a connection's settings to the server it reached (issue 11: restore after a switchover)."""
+"""The one PostgreSQL connection (postgres/connection.py): its spec, its precedence rule, and pinning a connection's
+settings to the server it reached (issue 11: restore after a switchover)."""
 from __future__ import annotations
 
-from ansible_collections.odooops.hosting.plugins.module_utils.backup.pg import PgConn
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres.connection import (
+    PgConn,
+    argument_spec,
+    connect_params,
+)
 from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import pg as upgrade_pg
 
 
@@ -32,9 +37,27 @@ def test_nothing_reached_keeps_the_settings():
     assert listed.reached(object()) is listed  # no connection info: nothing to pin to
 
 
-def test_upgrade_connections_to_a_host_list_want_the_writable_server():
+def test_connections_to_a_host_list_want_the_writable_server():
     params = {"login_host": "db1,db2", "login_port": 5432, "login_user": "odoo"}
-    assert upgrade_pg.connection_params(params)["target_session_attrs"] == "read-write"
-    assert "target_session_attrs" not in upgrade_pg.connection_params({**params, "login_host": "db2"})
-    assert "target_session_attrs" not in upgrade_pg.connection_params({"login_unix_socket": "/run/postgresql"})
+    assert connect_params(params)["target_session_attrs"] == "read-write"
+    assert "target_session_attrs" not in connect_params({**params, "login_host": "db2"})
+    assert "target_session_attrs" not in connect_params({"login_unix_socket": "/run/postgresql"})
     assert upgrade_pg.pinned(params, object()) is params
+
+
+def test_one_precedence_rule_login_host_then_the_socket_then_libpq_default():
+    both = {"login_host": "db1", "login_unix_socket": "/run/postgresql", "login_port": 5433}
+    assert connect_params(both)["host"] == "db1"
+    assert connect_params({**both, "login_host": ""})["host"] == "/run/postgresql"
+    assert "host" not in connect_params({"login_port": 5433})
+    # one node of a cluster: the node's address, whatever the options say
+    node = connect_params(both, host="10.0.0.2", port=5434)
+    assert (node["host"], node["port"]) == ("10.0.0.2", 5434)
+
+
+def test_one_spec_for_every_postgres_module():
+    spec = argument_spec()
+    assert {"login_user", "login_password", "login_host", "login_port", "login_db", "login_unix_socket",
+            "ssl_mode", "ca_cert", "connect_timeout"} == set(spec)
+    assert spec["login_password"]["no_log"] is True
+    assert "port" in spec["login_port"]["aliases"]  # the secrets modules' former name

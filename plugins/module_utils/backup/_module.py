@@ -13,12 +13,15 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.backup import BackupError
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.catalog import CatalogError
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.crypto import BackupCryptoError, parse_key_ring
-from ansible_collections.odooops.hosting.plugins.module_utils.backup.pg import PgConn, PgError, pg_argument_spec
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.restore import RestoreError
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.s3 import S3Error, s3_argument_spec, s3_client
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres.connection import PgConn, PostgresError
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres.connection import (
+    argument_spec as pg_argument_spec,
+)
 
 LIBS = {"boto3": "boto3", "psycopg2": "psycopg2", "cryptography": "cryptography"}
-DOMAIN_ERRORS = (BackupError, RestoreError, CatalogError, BackupCryptoError, PgError, S3Error)
+DOMAIN_ERRORS = (BackupError, RestoreError, CatalogError, BackupCryptoError, PostgresError, S3Error)
 
 
 def key_spec() -> dict:
@@ -34,6 +37,7 @@ class BackupModule:
         spec["bucket"]["required"] = bucket_required
         if postgres:
             spec.update(pg_argument_spec())
+            spec["pg_bin_dir"] = dict(type="path")
         if keys:
             spec.update(key_spec())
         spec.update(argument_spec)
@@ -56,7 +60,7 @@ class BackupModule:
                          validate_certs=p[prefix + "validate_certs"], ca_bundle=p[prefix + "ca_bundle"])
 
     def pg(self) -> PgConn:
-        return PgConn.from_params(self.params)
+        return PgConn.from_params(self.params, "odooops-backup")
 
     def key_ring(self) -> dict:
         return parse_key_ring(self.params.get("encryption_keys"))

@@ -41,13 +41,13 @@ from ansible_collections.odooops.hosting.plugins.module_utils.backup.crypto impo
     EncryptingWriter,
     key_check,
 )
-from ansible_collections.odooops.hosting.plugins.module_utils.backup.pg import PgConn, PgError
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.s3 import (
     MIB,
     S3Error,
     S3StreamWriter,
     normalise_prefix,
 )
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres.connection import PgConn, PostgresError
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -430,7 +430,7 @@ class BackupRun:
     def _as_backup_error(self, exc: BaseException) -> BackupError:
         if isinstance(exc, BackupError):
             return exc
-        if isinstance(exc, (S3Error, PgError)):
+        if isinstance(exc, (S3Error, PostgresError)):
             return BackupError(f"backup {self.backup_id} of {self.db_name} failed, no manifest written: {exc}")
         return BackupError(f"backup {self.backup_id} of {self.db_name} failed, no manifest written: "
                            f"{type(exc).__name__}: {exc}")

@@ -30,8 +30,12 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.backup import MANIFEST, safe_member
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.catalog import BackupEntry, TolerantDecryptor
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.crypto import DecryptingWriter, key_check
-from ansible_collections.odooops.hosting.plugins.module_utils.backup.pg import PgConn, database_exists, quote_ident
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.s3 import stream_object
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres.connection import (
+    PgConn,
+    database_exists,
+    quote_ident,
+)
 
 
 class RestoreError(Exception):

@@ -22,13 +22,17 @@ import re
 import time
 
 from ansible_collections.odooops.hosting.plugins.module_utils.postgres import scram
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres.connection import (
+    PgConn,
+    PostgresError,
+)
 
 ROLE_RE = re.compile(r"^[a-z_][a-z0-9_$]{0,62}$")
 MARK = "odooops-rotation"
 REDACTED = "********"
 
 
-class RotationError(Exception):
+class RotationError(PostgresError):
     """A rotation step that cannot be done; the message says why and what to do."""
 
 
@@ -240,43 +244,7 @@ def set_password(ex: Executor, role: str, password: str, iterations: int = scram
     return {"changed": True, "role": role}
 
 
-# -- connection (the common options of the secrets modules that talk to PostgreSQL) ----------------------
-def connection_spec() -> dict:
-    """Shared connection options (documented in each module). Passwords: no_log; none is needed over the
-    unix socket as the postgres superuser (peer), which is how the modules run on the db hosts."""
-    return {
-        "login_user": {"type": "str", "default": "postgres"},
-        "login_password": {"type": "str", "no_log": True},
-        "login_host": {"type": "str", "default": ""},
-        "login_unix_socket": {"type": "str", "default": ""},
-        "port": {"type": "int", "default": 5432},
-        "login_db": {"type": "str", "default": "postgres"},
-        "ssl_mode": {"type": "str", "default": "prefer",
-                     "choices": ["allow", "disable", "prefer", "require", "verify-ca", "verify-full"]},
-        "connect_timeout": {"type": "int", "default": 10},
-    }
-
-
-def first_line(exc: Exception) -> str:
-    """A server error without its statement context (which could hold a verifier)."""
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
-
-
+# -- connection: the collection's one (postgres/connection.py, fragment odooops.hosting.postgres) ------------------
 def connect(params: dict):
-    """A psycopg2 connection (autocommit off) from the connection options; RotationError when it fails."""
-    import psycopg2
-
-    kwargs = {"user": params["login_user"], "port": params["port"], "dbname": params["login_db"],
-              "sslmode": params["ssl_mode"], "connect_timeout": params["connect_timeout"],
-              "application_name": "odooops-secrets"}
-    host = params.get("login_host") or params.get("login_unix_socket")
-    if host:
-        kwargs["host"] = host
-    if params.get("login_password"):
-        kwargs["password"] = params["login_password"]
-    try:
-        return psycopg2.connect(**kwargs)
-    except psycopg2.Error as exc:
-        raise RotationError(f"cannot connect to PostgreSQL as {params['login_user']!r}: "
-                            f"{first_line(exc)}") from exc
+    """A psycopg2 connection (autocommit off) from the module params; PostgresError when it fails."""
+    return PgConn.from_params(params, "odooops-secrets").connect(autocommit=False)

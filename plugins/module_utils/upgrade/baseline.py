@@ -206,7 +206,7 @@ def checks_connection(admin, params: dict, dbname: str, role: str = DEFAULT_CHEC
     try:
         conn = pgu.connect({**pgu.pinned(params, admin), "login_user": role, "login_password": password},
                            dbname=dbname)
-    except pgu.PgError as exc:
+    except pgu.PostgresError as exc:
         revoke_login(admin, role)
         raise BaselineError(f"the checks role {role!r} cannot connect ({exc}); pg_hba must admit it with "
                             f"scram-sha-256 (roles/postgres adds 'local all {role} scram-sha-256')") from exc

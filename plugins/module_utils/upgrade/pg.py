@@ -1,13 +1,16 @@
 # Copyright: odooops.hosting contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""PostgreSQL connection for the upgrade modules (snapshot, baseline, neutralise).
+"""SQL helpers of the upgrade modules (snapshot, baseline, neutralise, module update).
 
-One shared argument spec (documented by the doc fragment ``odooops.hosting.upgrade_pg``) and a
-connect() that never puts the password anywhere but into libpq's in-process connection parameters.
+The connection is the collection's one (plugins/module_utils/postgres/connection.py, documented by the
+odooops.hosting.postgres fragment): connect() takes the module params, pinned() aims them at the server an open
+connection reached. The password only goes into libpq's in-process connection parameters.
 """
 from __future__ import annotations
 
 import re
+
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres.connection import PgConn, PostgresError
 
 try:
     import psycopg2
@@ -21,86 +24,28 @@ except ImportError as exc:  # pragma: no cover - reported by the module with mis
     PSYCOPG2_IMPORT_ERROR = exc
 
 IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}$")
-
-
-class PgError(Exception):
-    """A PostgreSQL-side problem a person can act on."""
-
-
-def pg_argument_spec() -> dict:
-    return dict(
-        login_host=dict(type="str", default=""),
-        login_port=dict(type="int", default=5432),
-        login_user=dict(type="str", default="postgres"),
-        login_password=dict(type="str", default="", no_log=True),
-        login_unix_socket=dict(type="str", default=""),
-        login_db=dict(type="str", default="postgres"),
-        ssl_mode=dict(type="str", default="prefer",
-                      choices=["allow", "disable", "prefer", "require", "verify-ca", "verify-full"]),
-        ca_cert=dict(type="path"),
-        connect_timeout=dict(type="int", default=5),
-    )
-
-
-def connection_params(params: dict, dbname: str | None = None) -> dict:
-    out = {
-        "dbname": dbname or params.get("login_db") or "postgres",
-        "user": params.get("login_user") or "postgres",
-        "port": params.get("login_port") or 5432,
-        "sslmode": params.get("ssl_mode") or "prefer",
-        "connect_timeout": params.get("connect_timeout") or 5,
-        "application_name": "odooops-upgrade",
-    }
-    host = params.get("login_unix_socket") or params.get("login_host")
-    if host:
-        out["host"] = host
-        if "," in host:  # a host list: the server that accepts writes
-            out["target_session_attrs"] = "read-write"
-    if params.get("login_password"):
-        out["password"] = params["login_password"]
-    if params.get("ca_cert"):
-        out["sslrootcert"] = params["ca_cert"]
-    return out
+APPLICATION = "odooops-upgrade"
 
 
 def connect(params: dict, dbname: str | None = None, autocommit: bool = True):
-    if not HAS_PSYCOPG2:
-        raise PgError(f"psycopg2 is required on the target: {PSYCOPG2_IMPORT_ERROR}")
-    kw = connection_params(params, dbname)
-    if kw.get("target_session_attrs") and kw["dbname"] != "postgres":
-        # a host list: find the writable server through `postgres`, which every server has (a standby listed
-        # first that lacks the database answers a startup FATAL, and libpq does not try the next host)
-        probe = connect(params, "postgres")
-        try:
-            server = pinned(params, probe)
-        finally:
-            probe.close()
-        return connect(server, dbname, autocommit)
-    try:
-        conn = psycopg2.connect(**kw)
-    except psycopg2.Error as exc:
-        # libpq messages never contain the password
-        raise PgError(f"cannot connect to PostgreSQL database {dbname or params.get('login_db')!r}: "
-                      f"{str(exc).strip()}") from exc
-    conn.autocommit = autocommit
-    return conn
+    """A connection from the module params (a host list: the server that accepts writes)."""
+    return PgConn.from_params(params, APPLICATION).connect(dbname, autocommit)
 
 
 def pinned(params: dict, conn) -> dict:
     """The module params aimed at the server an open connection reached (conn.info.host/port): a second
     connection of the same operation given a host list again could land on another server, or stop at a standby
     that has not replayed the first one's work yet."""
-    info = getattr(conn, "info", None)
-    host = getattr(info, "host", None)
-    if not host:
+    base = PgConn.from_params(params)
+    server = base.reached(conn)
+    if server is base:  # the connection does not say where it went
         return params
-    return {**params, "login_host": host, "login_unix_socket": "",
-            "login_port": int(getattr(info, "port", None) or params.get("login_port") or 5432)}
+    return {**params, "login_host": server.host, "login_unix_socket": "", "login_port": server.port}
 
 
 def check_ident(name: str, what: str = "name") -> str:
     if not isinstance(name, str) or not IDENT_RE.match(name):
-        raise PgError(f"invalid {what} {name!r}: use letters, digits, _ $ - (at most 63 characters)")
+        raise PostgresError(f"invalid {what} {name!r}: use letters, digits, _ $ - (at most 63 characters)")
     return name
 
 

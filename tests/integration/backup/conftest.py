@@ -15,12 +15,12 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from backup_seed import BACKUP_PASSWORD, KEY_A, seed_odoo  # noqa: E402
 
-from ansible_collections.odooops.hosting.plugins.module_utils.backup.pg import PgConn  # noqa: E402
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.pgbackrest import (  # noqa: E402
     archive_settings,
     render_conf,
 )
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.s3 import s3_client  # noqa: E402
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres.connection import PgConn  # noqa: E402
 from testbed.pg import ROOT as PG_ROOT  # noqa: E402
 from testbed.s3 import ACCESS_KEY, REGION, SECRET_KEY  # noqa: E402
 

@@ -91,7 +91,7 @@ def test_refusals_change_nothing(pg, conn, odoo_db):
         snap.create_db_snapshot(conn, "nope")
     with pytest.raises(snap.SnapshotError, match="no snapshot"):
         snap.restore_db_snapshot(conn, odoo_db)
-    with pytest.raises(pgu.PgError, match="invalid database name"):
+    with pytest.raises(pgu.PostgresError, match="invalid database name"):
         snap.create_db_snapshot(conn, "odoo; DROP DATABASE postgres")
     pg.psql("CREATE DATABASE foreign_db")
     with pytest.raises(snap.SnapshotError, match="not a snapshot of"):
