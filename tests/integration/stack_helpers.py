@@ -101,7 +101,7 @@ class TrafficSampler:
         path, period, timeout, threads = MODES[mode]
         self.name, self.timeout = f"{stack}-sampler-{mode}", timeout
         script = _SAMPLER % (f"http://{stack}-odoo-web:8069{path}", period, timeout, mode, threads)
-        docker("rm", "-f", self.name, check=False)
+        docker("rm", "-f", "-v", self.name, check=False)
         docker("run", "-d", "--name", self.name, "--network", f"{stack}-app", "--label", f"org.odooops.stack={stack}",
                "--entrypoint", "python3", SAMPLER_IMAGE, "-c", script)
         time.sleep(1)
@@ -110,7 +110,7 @@ class TrafficSampler:
         # the sampler gives the requests in flight their timeout (+2 s) after SIGTERM: docker waits longer
         docker("stop", "-t", str(self.timeout + 10), self.name, timeout=self.timeout + 60)
         out = docker("logs", self.name).stdout.strip().splitlines()
-        docker("rm", "-f", self.name, check=False)
+        docker("rm", "-f", "-v", self.name, check=False)
         return json.loads(out[-1])
 
 

@@ -41,7 +41,7 @@ def test_app_host_starts_a_container_on_the_engine(sim_hosts, ansible_playbook):
                                           text=True).stdout)[0]["State"]
         assert state["Running"] is True
     finally:
-        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+        subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)
 
 
 def test_s3_and_redis_through_ansible(moto, s3_bucket, redis_server, ansible_playbook):

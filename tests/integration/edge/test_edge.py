@@ -79,7 +79,7 @@ def test_nothing_but_the_edge_publishes_ports(edge):
     publisher = published.pop(f"{edge['stack']}-publisher")
     assert publisher == {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(edge["http_port"])}]}
     assert all(not bindings for bindings in published.values()), published
-    docker("rm", "-f", f"{edge['stack']}-blue-ports")
+    docker("rm", "-f", "-v", f"{edge['stack']}-blue-ports")
 
 
 def test_redis_acl(edge):
@@ -186,14 +186,14 @@ def test_fallback_publisher_forwards_and_follows_the_alias(edge):
         # /websocket goes to the gevent port (the stand-in starts that server in the background: wait for it)
         assert wait_http(edge["url"] + "/websocket/")[1] == "ws-blue"
         green = start_backend(edge["stack"], "green", "green")
-        docker("rm", "-f", blue)
+        docker("rm", "-f", "-v", blue)
         assert wait_http(edge["url"] + "/web/health")[1] == "green"
         # the database manager is only for the allowlist (127.0.0.1/32 seen from inside: the engine's proxy is not)
         assert http_get(edge["url"] + "/web/database/manager")[0] == 403
-        docker("rm", "-f", green)
+        docker("rm", "-f", "-v", green)
         assert wait_http(edge["url"] + "/web/health", status=502)[0] == 502
     finally:
-        docker("rm", "-f", f"{edge['stack']}-blue", f"{edge['stack']}-green", check=False)
+        docker("rm", "-f", "-v", f"{edge['stack']}-blue", f"{edge['stack']}-green", check=False)
 
 
 def test_maintenance_switch_changes_only_the_dynamic_file(edge, ansible_playbook, shared_dir):
@@ -228,7 +228,7 @@ def test_maintenance_switch_changes_only_the_dynamic_file(edge, ansible_playbook
         assert digests() == before
         assert inspect(publisher)["State"]["StartedAt"] == started  # never restarted
     finally:
-        docker("rm", "-f", backend, check=False)
+        docker("rm", "-f", "-v", backend, check=False)
 
 
 @pytest.mark.parametrize(
@@ -289,7 +289,7 @@ def echo(edge):
         wait_http(edge["url"] + "/web/health")
         yield name
     finally:
-        docker("rm", "-f", name, check=False)
+        docker("rm", "-f", "-v", name, check=False)
 
 
 @pytest.mark.parametrize("case", list(BYPASSES))

@@ -29,5 +29,5 @@ def test_molecule_scenario(scenario, docker_engine):
         assert "idempotence" in out.lower()
     finally:
         # if molecule stopped half-way, remove what it left (only names of this run's prefix)
-        docker("rm", "-f", f"{prefix}{scenario}-host", check=False)
+        docker("rm", "-f", "-v", f"{prefix}{scenario}-host", check=False)
         cleanup_stack(f"{prefix}{scenario}")

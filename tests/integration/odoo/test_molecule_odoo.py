@@ -33,7 +33,7 @@ def test_molecule_odoo(docker_engine):
                              capture_output=True, text=True, check=False).stdout.split()
         if ids:
             _docker("rm", "-f", "-v", *ids)
-        _docker("rm", "-f", f"{PREFIX}odoo-db", f"{PREFIX}odoo-app")
+        _docker("rm", "-f", "-v", f"{PREFIX}odoo-db", f"{PREFIX}odoo-app")
         _docker("volume", "rm", f"{stack}-odoo-data")
         for net in ("ingress", "app", "data"):
             _docker("network", "rm", f"{stack}-{net}")
