@@ -1,12 +1,13 @@
 # Copyright: odooops.hosting contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters of odooops.hosting: Odoo sizing, the connection budget, the master password hash."""
+"""Filters of odooops.hosting: Odoo sizing, the connection budget, the master password hash, the db tier's addresses."""
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.odooops.hosting.plugins.module_utils.odoo import passwd as odoo_passwd
 from ansible_collections.odooops.hosting.plugins.module_utils.odoo import sizing
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres import topology
 from ansible_collections.odooops.hosting.plugins.module_utils.preflight import checks as preflight
 
 
@@ -44,9 +45,18 @@ def odoo_admin_hash(password: str, rounds: int = odoo_passwd.DEFAULT_ROUNDS) -> 
     return odoo_passwd.hash_password(password, rounds)
 
 
+def db_addresses(hosts, hostvars, purpose: str = "clients") -> list:
+    """The db tier's addresses, one rule everywhere (module_utils/postgres/topology.py)."""
+    try:
+        return topology.db_addresses(hosts, hostvars, purpose)
+    except topology.TopologyError as exc:
+        raise AnsibleFilterError(f"db_addresses: {exc}") from exc
+
+
 class FilterModule:
     def filters(self):
         return {
+            "db_addresses": db_addresses,
             "odoo_sizing": odoo_sizing,
             "odoo_connection_budget": odoo_connection_budget,
             "odoo_connection_demand": odoo_connection_demand,
