@@ -13,8 +13,8 @@ import subprocess
 import textwrap
 
 from ansible_collections.odooops.hosting.plugins.callback.preload import plugin_modules
+from tests.integration.harness.env import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONNECTION = "ansible_collections.odooops.hosting.plugins.connection.sim_host"
 
 ACTION = textwrap.dedent('''

@@ -5,26 +5,17 @@ import base64
 import os
 import secrets
 import shutil
-import subprocess
-import sys
 import tempfile
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
-
-from backup_seed import BACKUP_PASSWORD, KEY_A, seed_odoo  # noqa: E402
-
-from ansible_collections.odooops.hosting.plugins.module_utils.backup.pgbackrest import (  # noqa: E402
-    archive_settings,
-    render_conf,
-)
-from ansible_collections.odooops.hosting.plugins.module_utils.backup.s3 import s3_client  # noqa: E402
-from ansible_collections.odooops.hosting.plugins.module_utils.postgres.connection import PgConn  # noqa: E402
-from testbed.pg import ROOT as PG_ROOT  # noqa: E402
-from testbed.s3 import ACCESS_KEY, REGION, SECRET_KEY  # noqa: E402
-
-STANZA = "odoo"
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.pgbackrest import archive_settings, render_conf
+from ansible_collections.odooops.hosting.plugins.module_utils.backup.s3 import s3_client
+from ansible_collections.odooops.hosting.plugins.module_utils.postgres.connection import PgConn
+from testbed.pg import ROOT as PG_ROOT
+from testbed.s3 import ACCESS_KEY, REGION, SECRET_KEY
+from tests.integration.backup.backup_seed import BACKUP_PASSWORD, KEY_A, seed_odoo
+from tests.integration.harness.backup import STANZA, as_postgres
 
 
 @pytest.fixture
@@ -48,13 +39,6 @@ def odoo_db(pg, tmp_path):
 @pytest.fixture
 def s3(moto):
     return s3_client(endpoint_url=moto.endpoint, access_key=ACCESS_KEY, secret_key=SECRET_KEY)
-
-
-def as_postgres(args, timeout=180):
-    res = subprocess.run(["runuser", "-u", "postgres", "--", *args], check=False, capture_output=True, text=True,
-                         timeout=timeout)
-    assert res.returncode == 0, f"{args[:3]} failed: {res.stdout[-2000:]}\n{res.stderr[-2000:]}"
-    return res.stdout
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import time
 
 import botocore.exceptions
 import pytest
-from backup_seed import KEY_B
 
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.backup import BackupError, BackupRun
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.catalog import (
@@ -24,6 +23,7 @@ from ansible_collections.odooops.hosting.plugins.module_utils.backup.catalog imp
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.restore import RestoreError, restore_backup
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.s3 import s3_client
 from testbed.s3 import ACCESS_KEY, SECRET_KEY, MotoServer
+from tests.integration.backup.backup_seed import KEY_B
 
 MIB = 1024 * 1024
 

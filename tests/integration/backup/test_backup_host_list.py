@@ -11,13 +11,13 @@ from __future__ import annotations
 import time
 
 import pytest
-from backup_seed import seed_odoo
 
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.backup import BackupRun
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.catalog import find_backup
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.restore import compare_statistics, restore_backup
 from ansible_collections.odooops.hosting.plugins.module_utils.postgres.connection import PgConn
 from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import pg as upgrade_pg
+from tests.integration.backup.backup_seed import seed_odoo
 
 pytestmark = pytest.mark.integration
 

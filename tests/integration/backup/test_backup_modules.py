@@ -5,9 +5,8 @@ import json
 import os
 import sys
 
-from backup_seed import BACKUP_PASSWORD, KEY_A
-
 from testbed.s3 import ACCESS_KEY, SECRET_KEY, MotoServer
+from tests.integration.backup.backup_seed import BACKUP_PASSWORD, KEY_A
 
 HERE = os.path.dirname(__file__)
 

@@ -14,13 +14,13 @@ import threading
 import time
 
 import pytest
-from backup_seed import KEY_A
 
 from testbed.procs import free_port
 from testbed.s3 import ACCESS_KEY, SECRET_KEY
+from tests.integration.backup.backup_seed import KEY_A
+from tests.integration.harness.env import TEST_PREFIX as PREFIX
 
 DOUBLE = "odooops/odoo-double:17.0-a"
-PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-")
 DB_PASSWORD = "drill-Pw-7f3c9a"
 
 

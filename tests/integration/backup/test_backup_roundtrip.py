@@ -8,7 +8,6 @@ import subprocess
 import zipfile
 
 import pytest
-from backup_seed import BACKUP_PASSWORD, table_checksums, tree_checksums
 
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.backup import BackupRun
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.catalog import (
@@ -19,6 +18,8 @@ from ansible_collections.odooops.hosting.plugins.module_utils.backup.catalog imp
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.restore import RestoreError, restore_backup
 from ansible_collections.odooops.hosting.plugins.module_utils.odoo import modules as um
 from ansible_collections.odooops.hosting.plugins.module_utils.odoo.engine import Engine
+from tests.integration.backup.backup_seed import BACKUP_PASSWORD, table_checksums, tree_checksums
+from tests.integration.harness.env import TEST_PREFIX
 
 
 def _backup(odoo_db, s3, bucket, key_ring=None, **kw):
@@ -27,7 +28,7 @@ def _backup(odoo_db, s3, bucket, key_ring=None, **kw):
 
 
 # an image whose odoo/release.py says what a nightly build's does: release.version 17.0+e-20241005, series 17.0
-RELEASE_IMAGE = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-") + "release-edition:test"
+RELEASE_IMAGE = TEST_PREFIX + "release-edition:test"
 RELEASE_DOCKERFILE = """FROM odooops/odoo-double:17.0-a
 USER root
 RUN sed -i "s/0, FINAL, 0, '')/0, FINAL, 0, '+e-20241005')/" /usr/lib/python3/dist-packages/odoo/release.py

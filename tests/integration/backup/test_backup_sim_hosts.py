@@ -15,14 +15,14 @@ import secrets
 import subprocess
 
 import pytest
-from backup_seed import KEY_A, attachments_sql, make_filestore, seed_sql, tree_checksums
 
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.catalog import find_backup, verify_backup
 from testbed.s3 import ACCESS_KEY, SECRET_KEY
+from tests.integration.backup.backup_seed import KEY_A, attachments_sql, make_filestore, seed_sql, tree_checksums
+from tests.integration.harness.env import TEST_PREFIX as PREFIX
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-")
 STACK = PREFIX.rstrip("-") + "-bk"
 DB_PASSWORD = "bk-sim-" + secrets.token_hex(6)
 

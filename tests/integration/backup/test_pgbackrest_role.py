@@ -12,9 +12,9 @@ import time
 import pytest
 
 from testbed.s3 import ACCESS_KEY, SECRET_KEY
+from tests.integration.harness.env import TEST_PREFIX as PREFIX
 
 HERE = os.path.dirname(__file__)
-PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-")
 
 
 def dexec(container, *cmd, check=True):

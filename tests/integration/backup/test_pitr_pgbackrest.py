@@ -8,7 +8,6 @@ import shutil
 import time
 
 import pytest
-from conftest import STANZA, as_postgres
 
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.pgbackrest import restore_args
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.pitr_drill import (
@@ -18,6 +17,7 @@ from ansible_collections.odooops.hosting.plugins.module_utils.backup.pitr_drill 
 )
 from testbed.pg import PG_BIN
 from testbed.procs import free_port
+from tests.integration.harness.backup import STANZA, as_postgres
 
 
 def test_pitr_recovers_to_target_time(pgbr, moto):

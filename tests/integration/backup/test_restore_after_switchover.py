@@ -21,14 +21,14 @@ import threading
 import time
 
 import pytest
-from backup_seed import KEY_A, attachments_sql, make_filestore, seed_sql
 
 from testbed.hosts import reset_postgres
 from testbed.s3 import ACCESS_KEY, SECRET_KEY
+from tests.integration.backup.backup_seed import KEY_A, attachments_sql, make_filestore, seed_sql
+from tests.integration.harness.env import TEST_PREFIX as PREFIX
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1800)]  # converge, switchover, 3 playbooks
 
-PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-")
 STACK = PREFIX.rstrip("-") + "-rs"
 ROLE_PLAYBOOK = "tests/integration/postgres/playbooks/role_postgres.yml"
 DB_PASSWORD = "rs-sim-" + secrets.token_hex(6)

@@ -17,12 +17,12 @@ import pytest
 
 from testbed import hosts as tb_hosts
 from testbed.procs import free_port
-from tests.integration.stack_helpers import remove_stack
+from tests.integration.harness.env import ROOT, TEST_PREFIX, TEST_PREFIX_VAR
+from tests.integration.harness.stack import remove_stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(5400)]
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-") + "demo-"
+PREFIX = TEST_PREFIX + "demo-"
 STACK = PREFIX.rstrip("-")
 # one `make demo`: about 11 min on a quiet 2-core machine; CI runs it while the rest of the suite loads the cores
 RUN_TIMEOUT = int(os.environ.get("ODOOOPS_DEMO_RUN_TIMEOUT", "2700"))
@@ -74,7 +74,7 @@ def demo_tree(tmp_path_factory):
 
 def run_demo(tree: str, ports: dict) -> tuple[str, dict]:
     env = {**os.environ, "ODOOOPS_DEMO_PREFIX": PREFIX, **ports}
-    env.pop("ODOOOPS_TEST_PREFIX", None)
+    env.pop(TEST_PREFIX_VAR, None)
     # `make test` exports ODOOOPS_BOOTSTRAP_ENGINE=0 (the suite owns the engine): a user's `make demo` has no such
     # variable, and its bootstrap checks the engine and the images itself
     env.pop("ODOOOPS_BOOTSTRAP_ENGINE", None)

@@ -5,9 +5,10 @@ import os
 import secrets
 
 import pytest
-from edge_helpers import LOCAL_IMAGES, PLAYBOOKS, PREFIX, STAND_IN, cleanup_stack
 
 from testbed.procs import free_port
+from tests.integration.harness.edge import LOCAL_IMAGES, PLAYBOOKS, STAND_IN, cleanup_stack
+from tests.integration.harness.env import TEST_PREFIX as PREFIX
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,14 @@ import uuid
 
 import pytest
 import yaml
-from edge_helpers import (
+
+from ansible_collections.odooops.hosting.plugins.module_utils.edge import traefik as tc
+from tests.integration.harness.docker import docker_out
+from tests.integration.harness.edge import (
     LOCAL_IMAGES,
     PLAYBOOKS,
-    PREFIX,
     as_odoo_routes,
     cleanup_stack,
-    docker,
     echo_targets,
     echo_targets_since,
     http_get,
@@ -30,16 +31,15 @@ from edge_helpers import (
     start_echo_backend,
     wait_http,
 )
-
-from ansible_collections.odooops.hosting.plugins.module_utils.edge import traefik as tc
+from tests.integration.harness.env import TEST_PREFIX as PREFIX
 
 # two converges of the edge on a shared 2-core machine; far quicker on an idle one
 pytestmark = pytest.mark.timeout(1800)
 
 
 def stack_containers(stack: str) -> list[dict]:
-    ids = docker("ps", "-aq", "--filter", f"label=org.odooops.stack={stack}").split()
-    return [json.loads(docker("inspect", i))[0] for i in ids]
+    ids = docker_out("ps", "-aq", "--filter", f"label=org.odooops.stack={stack}").split()
+    return [json.loads(docker_out("inspect", i))[0] for i in ids]
 
 
 def redis_cli(container: str, user: str, password: str | None, *args: str) -> str:
@@ -52,7 +52,7 @@ def redis_cli(container: str, user: str, password: str | None, *args: str) -> st
 
 
 def app1_file(edge, path: str) -> str:
-    return docker("exec", edge["app1"], "cat", path)
+    return docker_out("exec", edge["app1"], "cat", path)
 
 
 def test_converges_then_second_run_changes_nothing(edge):
@@ -62,7 +62,8 @@ def test_converges_then_second_run_changes_nothing(edge):
 
 
 def test_networks_are_segmented(edge):
-    nets = {n: json.loads(docker("network", "inspect", f"{edge['stack']}-{n}"))[0] for n in ("ingress", "app", "data")}
+    nets = {n: json.loads(docker_out("network", "inspect", f"{edge['stack']}-{n}"))[0]
+            for n in ("ingress", "app", "data")}
     assert nets["ingress"]["Internal"] is False
     assert nets["app"]["Internal"] is True and nets["data"]["Internal"] is True
     assert all(n["Labels"]["org.odooops.stack"] == edge["stack"] for n in nets.values())
@@ -79,7 +80,7 @@ def test_nothing_but_the_edge_publishes_ports(edge):
     publisher = published.pop(f"{edge['stack']}-publisher")
     assert publisher == {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(edge["http_port"])}]}
     assert all(not bindings for bindings in published.values()), published
-    docker("rm", "-f", "-v", f"{edge['stack']}-blue-ports")
+    docker_out("rm", "-f", "-v", f"{edge['stack']}-blue-ports")
 
 
 def test_redis_acl(edge):
@@ -112,16 +113,16 @@ def test_redis_passwords_out_of_sight(edge):
     assert "censored" in out and "ESTABLISH" in out  # no_log took effect, and the first run was really -vvv
     assert not any(s in out for s in secrets)
     # files on the app host: the ACL file holds digests only; files holding any secret are 0600
-    found = docker("exec", edge["app1"], "sh", "-c",
-                   f"grep -rlF -e '{secrets[0]}' -e '{secrets[1]}' /etc/odooops/{edge['stack']} /var/lib/odooops "
-                   "|| true")
+    found = docker_out("exec", edge["app1"], "sh", "-c",
+                       f"grep -rlF -e '{secrets[0]}' -e '{secrets[1]}' /etc/odooops/{edge['stack']} /var/lib/odooops "
+                       "|| true")
     assert found == ""
     acl = app1_file(edge, f"/etc/odooops/{edge['stack']}/redis/users.acl")
     assert hashlib.sha256(secrets[1].encode()).hexdigest() in acl
-    modes = docker("exec", edge["app1"], "stat", "-c", "%a %n", f"/etc/odooops/{edge['stack']}/redis/users.acl",
-                   f"/etc/odooops/{edge['stack']}/redis/{edge['stack']}-redis.conf").splitlines()
+    modes = docker_out("exec", edge["app1"], "stat", "-c", "%a %n", f"/etc/odooops/{edge['stack']}/redis/users.acl",
+                       f"/etc/odooops/{edge['stack']}/redis/{edge['stack']}-redis.conf").splitlines()
     assert all(m.startswith("600 ") for m in modes), modes
-    inside = docker("exec", f"{edge['stack']}-redis", "stat", "-c", "%a %u", "/usr/local/etc/redis/users.acl")
+    inside = docker_out("exec", f"{edge['stack']}-redis", "stat", "-c", "%a %u", "/usr/local/etc/redis/users.acl")
     assert inside == "600 999"
 
 
@@ -186,14 +187,14 @@ def test_fallback_publisher_forwards_and_follows_the_alias(edge):
         # /websocket goes to the gevent port (the stand-in starts that server in the background: wait for it)
         assert wait_http(edge["url"] + "/websocket/")[1] == "ws-blue"
         green = start_backend(edge["stack"], "green", "green")
-        docker("rm", "-f", "-v", blue)
+        docker_out("rm", "-f", "-v", blue)
         assert wait_http(edge["url"] + "/web/health")[1] == "green"
         # the database manager is only for the allowlist (127.0.0.1/32 seen from inside: the engine's proxy is not)
         assert http_get(edge["url"] + "/web/database/manager")[0] == 403
-        docker("rm", "-f", "-v", green)
+        docker_out("rm", "-f", "-v", green)
         assert wait_http(edge["url"] + "/web/health", status=502)[0] == 502
     finally:
-        docker("rm", "-f", "-v", f"{edge['stack']}-blue", f"{edge['stack']}-green", check=False)
+        docker_out("rm", "-f", "-v", f"{edge['stack']}-blue", f"{edge['stack']}-green", check=False)
 
 
 def test_maintenance_switch_changes_only_the_dynamic_file(edge, ansible_playbook, shared_dir):
@@ -201,7 +202,7 @@ def test_maintenance_switch_changes_only_the_dynamic_file(edge, ansible_playbook
     files = [f"{base}/traefik.yml", f"{base}/dynamic/odoo.yml", f"{base}/dynamic/maintenance.yml"]
 
     def digests():
-        return dict(zip(files, docker("exec", edge["app1"], "sha256sum", *files).split()[::2], strict=True))
+        return dict(zip(files, docker_out("exec", edge["app1"], "sha256sum", *files).split()[::2], strict=True))
 
     publisher = f"{edge['stack']}-publisher"
     started = inspect(publisher)["State"]["StartedAt"]
@@ -228,7 +229,7 @@ def test_maintenance_switch_changes_only_the_dynamic_file(edge, ansible_playbook
         assert digests() == before
         assert inspect(publisher)["State"]["StartedAt"] == started  # never restarted
     finally:
-        docker("rm", "-f", "-v", backend, check=False)
+        docker_out("rm", "-f", "-v", backend, check=False)
 
 
 @pytest.mark.parametrize(
@@ -243,7 +244,7 @@ def test_maintenance_switch_changes_only_the_dynamic_file(edge, ansible_playbook
     ids=["traefik-bad-host", "traefik-site-without-host", "redis-short-password", "redis-bad-persistence"],
 )
 def test_bad_input_refused_before_any_change(role, extra, message, sim_hosts, ansible_playbook):
-    stack = f"{os.environ.get('ODOOOPS_TEST_PREFIX', 'odooops-t-')}bad{uuid.uuid4().hex[:4]}"
+    stack = f"{PREFIX}bad{uuid.uuid4().hex[:4]}"
     try:
         run = ansible_playbook(os.path.join(PLAYBOOKS, "bad_input.yml"), extra_vars={
             "bad_role": role, "odooops_stack": stack, "odooops_redis_admin_password": "a" * 20,
@@ -251,8 +252,8 @@ def test_bad_input_refused_before_any_change(role, extra, message, sim_hosts, an
         assert run.rc != 0
         assert message in run.stdout + run.stderr, run.stdout[-3000:]
         assert run.changed() == 0
-        assert docker("ps", "-aq", "--filter", f"label=org.odooops.stack={stack}") == ""
-        assert docker("exec", sim_hosts["app1"], "ls", "/etc/odooops/", check=False).find(stack) == -1
+        assert docker_out("ps", "-aq", "--filter", f"label=org.odooops.stack={stack}") == ""
+        assert docker_out("exec", sim_hosts["app1"], "ls", "/etc/odooops/", check=False).find(stack) == -1
     finally:
         cleanup_stack(stack)
 
@@ -289,7 +290,7 @@ def echo(edge):
         wait_http(edge["url"] + "/web/health")
         yield name
     finally:
-        docker("rm", "-f", "-v", name, check=False)
+        docker_out("rm", "-f", "-v", name, check=False)
 
 
 @pytest.mark.parametrize("case", list(BYPASSES))
@@ -326,7 +327,7 @@ def test_stand_in_replaces_client_forwarded_headers(edge, echo):
 def test_product_default_refuses_without_traefik_and_changes_nothing(sim_hosts, ansible_playbook, tmp_path):
     """An inventory that does not opt in (no traefik_fallback anywhere): the role stops on the missing image,
     naming it and the variable, before it renders, builds or starts anything."""
-    if docker("images", "-q", "traefik:v3.1"):
+    if docker_out("images", "-q", "traefik:v3.1"):
         pytest.skip("a Traefik image exists on this engine: the default would run Traefik")
     stack = f"{PREFIX}dflt{uuid.uuid4().hex[:4]}"
     app1 = sim_hosts["app1"]
@@ -336,13 +337,13 @@ def test_product_default_refuses_without_traefik_and_changes_nothing(sim_hosts, 
 
     def snapshot():
         return {
-            "containers": docker("ps", "-aq", "--filter", f"label=org.odooops.stack={stack}"),
-            "networks": docker("network", "ls", "-q", "--filter", f"name={stack}"),
-            "volumes": docker("volume", "ls", "-q", "--filter", f"name={stack}"),
-            "config": docker("exec", app1, "sh", "-c", f"ls -d /etc/odooops/{stack} 2>&1 || true"),
-            "build": docker("exec", app1, "sh", "-c", "find /var/lib/odooops/build -type f -exec sha256sum {} + "
-                            "2>/dev/null | sort || true"),
-            "image": docker("images", "-q", "odooops/edge-publisher:2"),
+            "containers": docker_out("ps", "-aq", "--filter", f"label=org.odooops.stack={stack}"),
+            "networks": docker_out("network", "ls", "-q", "--filter", f"name={stack}"),
+            "volumes": docker_out("volume", "ls", "-q", "--filter", f"name={stack}"),
+            "config": docker_out("exec", app1, "sh", "-c", f"ls -d /etc/odooops/{stack} 2>&1 || true"),
+            "build": docker_out("exec", app1, "sh", "-c", "find /var/lib/odooops/build -type f -exec sha256sum {} + "
+                                "2>/dev/null | sort || true"),
+            "image": docker_out("images", "-q", "odooops/edge-publisher:2"),
         }
 
     before = snapshot()

@@ -6,11 +6,12 @@ import os
 import subprocess
 
 import pytest
-from edge_helpers import PREFIX, cleanup_stack, docker
 
 from testbed.procs import free_port
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from tests.integration.harness.docker import docker_out
+from tests.integration.harness.edge import cleanup_stack
+from tests.integration.harness.env import ROOT
+from tests.integration.harness.env import TEST_PREFIX as PREFIX
 
 
 @pytest.mark.slow
@@ -29,5 +30,5 @@ def test_molecule_scenario(scenario, docker_engine):
         assert "idempotence" in out.lower()
     finally:
         # if molecule stopped half-way, remove what it left (only names of this run's prefix)
-        docker("rm", "-f", "-v", f"{prefix}{scenario}-host", check=False)
+        docker_out("rm", "-f", "-v", f"{prefix}{scenario}-host", check=False)
         cleanup_stack(f"{prefix}{scenario}")

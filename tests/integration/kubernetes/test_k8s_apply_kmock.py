@@ -13,9 +13,10 @@ import os
 
 import pytest
 import yaml
-from k8s_standin_helpers import FakeControllers
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from tests.integration.harness.env import ROOT
+from tests.integration.harness.kmock import FakeControllers
+
 DEDICATED = os.path.join(ROOT, "inventories", "examples", "kubernetes", "dedicated")
 PLANTED = {"odooops_db_password": "Db-Pl4nted-31f9", "odooops_odoo_admin_password": "Master-Pl4nted-8c2e",
            "odooops_redis_odoo_password": "Redis-Pl4nted-a0b7", "odooops_redis_admin_password": "RedisAdm-Pl4nted-5d",

@@ -10,7 +10,8 @@ import tempfile
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from tests.integration.harness.env import ROOT
+
 EXAMPLES = ["dedicated", "multitenant", "hybrid"]
 SECRETS = {"odooops_db_password": "inventory-check-db", "odooops_odoo_admin_password": "inventory-check-master",
            "odooops_redis_odoo_password": "inventory-check-redis"}

@@ -7,12 +7,10 @@ import subprocess
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-") + "mol-"
+from tests.integration.harness.docker import docker
+from tests.integration.harness.env import ROOT, TEST_PREFIX
 
-
-def _docker(*args: str) -> None:
-    subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
+PREFIX = TEST_PREFIX + "mol-"
 
 
 @pytest.mark.slow
@@ -29,12 +27,12 @@ def test_molecule_odoo(docker_engine):
     finally:
         # if molecule stopped half-way, remove what it left (names of this run's prefix only)
         stack = f"{PREFIX}odoo"
-        ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=org.odooops.stack={stack}"],
-                             capture_output=True, text=True, check=False).stdout.split()
+        ids = docker("ps", "-aq", "--filter", f"label=org.odooops.stack={stack}", check=False,
+                     timeout=None).stdout.split()
         if ids:
-            _docker("rm", "-f", "-v", *ids)
-        _docker("rm", "-f", "-v", f"{PREFIX}odoo-db", f"{PREFIX}odoo-app")
-        _docker("volume", "rm", f"{stack}-odoo-data")
+            docker("rm", "-f", "-v", *ids, check=False, timeout=None)
+        docker("rm", "-f", "-v", f"{PREFIX}odoo-db", f"{PREFIX}odoo-app", check=False, timeout=None)
+        docker("volume", "rm", f"{stack}-odoo-data", check=False, timeout=None)
         for net in ("ingress", "app", "data"):
-            _docker("network", "rm", f"{stack}-{net}")
-        _docker("network", "rm", f"{PREFIX}odoo-lan")
+            docker("network", "rm", f"{stack}-{net}", check=False, timeout=None)
+        docker("network", "rm", f"{PREFIX}odoo-lan", check=False, timeout=None)

@@ -9,7 +9,8 @@ import subprocess
 import time
 
 import pytest
-from conftest import DB_PASSWORD, http
+
+from tests.integration.harness.odoo_double import DB_PASSWORD, http
 
 pytestmark = pytest.mark.integration
 

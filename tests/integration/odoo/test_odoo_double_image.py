@@ -8,15 +8,12 @@ import time
 import uuid
 
 import pytest
-from conftest import DB_PASSWORD, http
 
 from testbed.procs import free_port
+from tests.integration.harness.docker import docker
+from tests.integration.harness.odoo_double import DB_PASSWORD, http
 
 pytestmark = pytest.mark.integration
-
-
-def docker(*args: str, check: bool = True, timeout: int = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=timeout)
 
 
 @pytest.fixture

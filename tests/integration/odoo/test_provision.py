@@ -16,11 +16,13 @@ import urllib.request
 import pytest
 
 from testbed.procs import free_port
-from tests.integration.stack_helpers import TrafficSampler, remove_stack
+from tests.integration.harness.docker import docker
+from tests.integration.harness.env import TEST_PREFIX as PREFIX
+from tests.integration.harness.postgres import ImpostorCertificate
+from tests.integration.harness.stack import TrafficSampler, remove_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-")
 STACK = PREFIX.rstrip("-") + "-st"
 HTTP_PORT = free_port()
 SECRETS = {
@@ -54,10 +56,6 @@ VARS = {
 PLAYBOOK = "playbooks/provision.yml"
 # a release rollout: only the odoo role, once provision.yml has converged the rest
 ROLLOUT = "tests/integration/odoo/playbooks/odoo_only.yml"
-
-
-def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=120)
 
 
 def web_containers() -> dict[str, dict]:
@@ -264,8 +262,6 @@ def test_secrets_absent_from_output_and_files(stack, sim_hosts):
 def test_odoo_refuses_a_db_host_with_a_certificate_from_another_ca(stack, sim_hosts, project_root):
     """Odoo's own connection (in a web container: odoo.conf, the rendered service file, the CA file) verifies the
     primary's certificate against the platform CA: an impostor on the primary's name and address is refused."""
-    from tests.integration.postgres.test_postgres_role import ImpostorCertificate
-
     web = sorted(web_containers())[0]
     service = docker("exec", web, "cat", "/etc/odoo/pg_service.conf").stdout
     assert "sslmode=verify-full" in service and "sslrootcert=/etc/odoo/db-ca.crt" in service, service

@@ -1,79 +1,10 @@
-"""Helpers for the PostgreSQL tier's tests: a continuous writer through libpq multi-host settings."""
+"""Fixtures of the PostgreSQL tier's tests: a continuous writer through libpq multi-host settings
+(tests/integration/harness/postgres.py), the db tier's images, db hosts without a cluster."""
 from __future__ import annotations
 
-import threading
-import time
-
-import psycopg2
 import pytest
 
-
-class Writer(threading.Thread):
-    """Inserts numbered rows as fast as it can, one commit each, through a libpq multi-host DSN.
-
-    `acked` holds every id whose COMMIT returned successfully: those must survive any switchover or
-    failover. Reconnects on error, like an application server would.
-    """
-
-    def __init__(self, dsn: str, table: str = "ledger", start: int = 1):
-        super().__init__(daemon=True)
-        self.dsn = dsn
-        self.table = table
-        self.acked: list[int] = []
-        self.errors = 0
-        self.stop_event = threading.Event()
-        self.gaps: list[float] = []  # seconds between consecutive acknowledged commits
-        self._next = start
-
-    def run(self):
-        conn = None
-        last_ok = None
-        while not self.stop_event.is_set():
-            try:
-                if conn is None:
-                    conn = psycopg2.connect(self.dsn)
-                    conn.autocommit = True
-                with conn.cursor() as cur:
-                    cur.execute(f"insert into {self.table}(id) values (%s)", (self._next,))
-                self.acked.append(self._next)
-                now = time.monotonic()
-                if last_ok is not None:
-                    self.gaps.append(now - last_ok)
-                last_ok = now
-                self._next += 1
-            except psycopg2.Error:
-                self.errors += 1
-                self._next += 1  # the outcome of that id is unknown: never reuse it
-                try:
-                    if conn is not None:
-                        conn.close()
-                except psycopg2.Error:
-                    pass
-                conn = None
-                time.sleep(0.05)
-            time.sleep(0.002)
-        if conn is not None:
-            conn.close()
-
-    def wait_acked(self, count: int, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        start = len(self.acked)
-        while len(self.acked) < start + count:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"writer acknowledged only {len(self.acked) - start} of {count} new rows")
-            time.sleep(0.02)
-
-    def finish(self) -> None:
-        self.stop_event.set()
-        self.join(30)
-
-
-def multi_host_dsn(*clusters) -> str:
-    hosts = ",".join("127.0.0.1" for _unused in clusters)
-    ports = ",".join(str(c.port) for c in clusters)
-    return (f"host={hosts} port={ports} dbname=postgres user=postgres target_session_attrs=read-write "
-            f"connect_timeout=2 keepalives=1 keepalives_idle=1 keepalives_interval=1 keepalives_count=3 "
-            f"tcp_user_timeout=3000")
+from tests.integration.harness.postgres import Writer, multi_host_dsn
 
 
 @pytest.fixture
@@ -98,9 +29,9 @@ def docker_engine():
     import subprocess
 
     from testbed.images import HOST_IMAGE, build, build_base
+    from tests.integration.harness.env import ROOT
 
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-    subprocess.run([os.path.join(root, "scripts", "ensure-dockerd.sh")], check=True, capture_output=True)
+    subprocess.run([os.path.join(ROOT, "scripts", "ensure-dockerd.sh")], check=True, capture_output=True)
     build_base()
     build(HOST_IMAGE)
     return True

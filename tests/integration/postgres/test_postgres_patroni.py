@@ -22,9 +22,7 @@ import pytest
 
 from testbed import patroni as tb_patroni
 from testbed.procs import wait_for
-
-from .conftest import Writer
-from .test_postgres_role import PLAYBOOK, lan_subnet, secrets_file, sh
+from tests.integration.harness.postgres import PLAYBOOK, Writer, lan_subnet, secrets_file, sh
 
 FAILOVER = "playbooks/failover.yml"
 DB_PASSWORD = "odoo-" + uuid.uuid4().hex

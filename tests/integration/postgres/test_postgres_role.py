@@ -4,43 +4,26 @@ Run with your own prefix: ODOOOPS_TEST_PREFIX=odooops-<tag>- pytest tests/integr
 """
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import time
 import uuid
 
 import pytest
 
-PLAYBOOK = "tests/integration/postgres/playbooks/role_postgres.yml"
+from tests.integration.harness.postgres import (
+    PLAYBOOK,
+    SERVER_CERT,
+    ImpostorCertificate,
+    lan_subnet,
+    secrets_file,
+    sh,
+)
+
 DB_PASSWORD = "odoo-" + uuid.uuid4().hex
 REPL_PASSWORD = "repl-" + uuid.uuid4().hex
 
 
-def sh(container: str, *cmd: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    args = ["docker", "exec"]
-    for key in env or {}:
-        args += ["-e", key]  # value passed through the environment, never in argv
-    return subprocess.run([*args, container, *cmd], capture_output=True, text=True, check=check,
-                          env={**os.environ, **(env or {})})
-
-
 def psql(container: str, sql: str) -> str:
     return sh(container, "runuser", "-u", "postgres", "--", "psql", "-XAtq", "-c", sql).stdout.strip()
-
-
-def lan_subnet(network: str) -> str:
-    out = subprocess.run(["docker", "network", "inspect", network], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)[0]["IPAM"]["Config"][0]["Subnet"]
-
-
-def secrets_file(directory, secrets: dict) -> str:
-    """Secrets reach ansible-playbook as `-e @file` (0600), never in its process arguments."""
-    path = os.path.join(str(directory), "secrets.json")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(secrets, fh)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -115,46 +98,6 @@ def test_odoo_role_over_tls_only_and_owner_owns(sim_hosts, converged):
 
 
 CA_FILE = "/etc/odooops/pki/db-ca.crt"
-SERVER_CERT = "/etc/postgresql/15/main/server.crt"
-SERVER_KEY = "/etc/postgresql/15/main/server.key"
-
-IMPOSTOR_SCRIPT = r"""set -e
-d=$(mktemp -d); cd "$d"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.crt \
-  -subj "/CN=impostor CA" -days 2 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout srv.key -out srv.csr \
-  -subj "/CN=$1" 2>/dev/null
-printf 'subjectAltName=%s\n' "$2" > ext
-openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile ext -out srv.crt 2>/dev/null
-cp -p "$3" "$3.real"; cp -p "$4" "$4.real"
-cat srv.crt > "$3"; cat srv.key > "$4"
-rm -rf "$d"
-"""
-
-
-class ImpostorCertificate:
-    """The db host presents a certificate for its own names, issued by another CA (an impostor on its address).
-
-    Same names, same key type: only the issuer differs, so only a client that verifies the CA can tell.
-    """
-
-    def __init__(self, container: str, name: str):
-        self.container, self.name = container, name
-
-    def _reload(self) -> None:
-        sh(self.container, "pg_ctlcluster", "15", "main", "reload")
-
-    def __enter__(self):
-        sans = sh(self.container, "openssl", "x509", "-in", SERVER_CERT, "-noout", "-ext", "subjectAltName").stdout
-        san = ",".join(x.strip().replace("IP Address:", "IP:") for x in sans.splitlines()[1].split(","))
-        sh(self.container, "sh", "-c", IMPOSTOR_SCRIPT, "impostor", self.name, san, SERVER_CERT, SERVER_KEY)
-        self._reload()
-        return self
-
-    def __exit__(self, *exc):
-        sh(self.container, "sh", "-c", f"cat {SERVER_CERT}.real > {SERVER_CERT} && cat {SERVER_KEY}.real > {SERVER_KEY}"
-                                       f" && rm -f {SERVER_CERT}.real {SERVER_KEY}.real")
-        self._reload()
 
 
 def wal_receiver_status(container: str) -> str:

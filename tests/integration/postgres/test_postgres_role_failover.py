@@ -14,8 +14,7 @@ import uuid
 import psycopg2
 import pytest
 
-from .conftest import Writer
-from .test_postgres_role import PLAYBOOK, secrets_file, sh
+from tests.integration.harness.postgres import PLAYBOOK, Writer, secrets_file, sh
 
 FAILOVER = "playbooks/failover.yml"
 DB_PASSWORD = "odoo-" + uuid.uuid4().hex

@@ -18,9 +18,9 @@ import time
 import psycopg2
 import pytest
 import redis
-from conftest import wait_streaming
 
 from ansible_collections.odooops.hosting.plugins.module_utils.secrets import store as secrets_store
+from tests.integration.harness.secrets_env import wait_streaming
 
 ALL = ["db", "replication", "redis", "redis_admin", "master", "backup_key", "s3"]
 

@@ -14,11 +14,13 @@ import time
 import urllib.request
 
 import pytest
-from conftest import read_vault
 
 from ansible_collections.odooops.hosting.plugins.module_utils.secrets import store as secrets_store
 from testbed.procs import free_port
-from tests.integration.stack_helpers import (
+from tests.integration.harness.docker import docker
+from tests.integration.harness.env import TEST_PREFIX as PREFIX
+from tests.integration.harness.secrets_env import read_vault
+from tests.integration.harness.stack import (
     PROFILE_ENV,
     TrafficSampler,
     local_inventory_copy,
@@ -26,16 +28,10 @@ from tests.integration.stack_helpers import (
     tasks_around,
 )
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-")
 STACK = PREFIX.rstrip("-") + "-sec"
 ROTATE = ["db", "replication", "redis", "redis_admin", "master", "backup_key", "check"]
 
 pytestmark = [pytest.mark.slow]
-
-
-def docker(*args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=120, input=input)
 
 
 def pg_login_ok(client: str, user: str, password: str, host: str = "127.0.0.1") -> bool:

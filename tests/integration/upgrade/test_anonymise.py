@@ -5,8 +5,7 @@ import pytest
 
 from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import anonymise as an
 from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import pg as pgu
-
-from .conftest import table_checksums
+from tests.integration.harness.checksums import table_checksums
 
 KEY = b"0123456789abcdef0123456789abcdef"
 

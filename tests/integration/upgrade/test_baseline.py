@@ -9,6 +9,7 @@ import pytest
 from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import baseline as ub
 from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import gates as g
 from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import pg as pgu
+from tests.integration.harness.env import TEST_PREFIX
 
 CHECKS = [
     {"name": "priced products", "sql": "SELECT count(*) FROM product_template WHERE list_price > 0",
@@ -95,7 +96,7 @@ def test_multi_statement_check_refused_before_anything_runs(pg, odoo_db):
 def test_checks_run_as_a_read_only_role_without_server_programs(pg, odoo_db):
     params = {"login_host": "127.0.0.1", "login_port": pg.port, "login_user": "postgres"}
     admin = pgu.connect(params)
-    marker = f"/tmp/{os.environ.get('ODOOOPS_TEST_PREFIX', 'odooops-t-')}copy-{os.urandom(4).hex()}"
+    marker = f"/tmp/{TEST_PREFIX}copy-{os.urandom(4).hex()}"
     try:
         with ub.checks_connection(admin, params, odoo_db) as db:
             assert pgu.scalar(db, "SELECT current_user") == ub.DEFAULT_CHECK_ROLE

@@ -10,8 +10,7 @@ import os
 import subprocess
 
 from ansible_collections.odooops.hosting.plugins.module_utils.odoo import health as odoo_health
-
-from .conftest import IMAGE_A
+from tests.integration.harness.odoo_double import IMAGE_A
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LOGIN = "odooops-check"

@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 import os
 
-from .conftest import table_checksums
+from tests.integration.harness.checksums import table_checksums
+from tests.integration.harness.env import TEST_PREFIX
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -14,7 +15,7 @@ def test_modules_through_ansible(pg, odoo_db, ansible_playbook, tmp_path):
     key = "anon-" + os.urandom(12).hex()
     pg.psql(f"CREATE ROLE upgrader LOGIN SUPERUSER PASSWORD '{password}'")
     out = tmp_path / "out.json"
-    marker = f"/tmp/{os.environ.get('ODOOOPS_TEST_PREFIX', 'odooops-t-')}copy-{os.urandom(4).hex()}"
+    marker = f"/tmp/{TEST_PREFIX}copy-{os.urandom(4).hex()}"
     before = table_checksums(pg, odoo_db)
     run = ansible_playbook(os.path.join(HERE, "playbooks", "modules.yml"), inventory="localhost,",
                            extra_vars={"pg_port": pg.port, "pg_password": password, "anon_key": key,

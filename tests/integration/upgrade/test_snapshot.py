@@ -7,8 +7,7 @@ import pytest
 
 from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import pg as pgu
 from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import snapshot as snap
-
-from .conftest import table_checksums, tree_digest
+from tests.integration.harness.checksums import table_checksums, tree_digest
 
 PARAMS = {"login_user": "postgres"}
 

@@ -18,7 +18,6 @@ import base64
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 import urllib.error
@@ -29,13 +28,14 @@ import pytest
 from testbed.hosts import reset_postgres
 from testbed.procs import free_port
 from testbed.s3 import ACCESS_KEY, SECRET_KEY
+from tests.integration.harness.docker import docker
+from tests.integration.harness.env import TEST_PREFIX as PREFIX
+from tests.integration.harness.odoo_double import IMAGE_A, IMAGE_B
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-")
 STACK = PREFIX.rstrip("-") + "-up"
 STAGING = STACK + "-rehearsal"  # rehearse.yml's default: <stack>-rehearsal, database odoo_rehearsal
-IMAGE_A, IMAGE_B = "odooops/odoo-double:17.0-a", "odooops/odoo-double:17.0-b"
 SECRETS = {
     "odooops_db_password": "db-" + os.urandom(8).hex(),
     "odooops_odoo_admin_password": "master-" + os.urandom(8).hex(),
@@ -79,10 +79,6 @@ UPGRADE = {
     "upgrade_traefik_maintenance": True,
     "upgrade_update_timeout": 60,
 }
-
-
-def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=120)
 
 
 def psql(sql: str, db: str = "odoo") -> str:

@@ -16,8 +16,10 @@ from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import bas
 from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import gates as ug
 from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import pg as pgu
 from ansible_collections.odooops.hosting.plugins.module_utils.upgrade import snapshot as snap
-
-from .conftest import IMAGE_A, IMAGE_B, PREFIX, docker, table_checksums
+from tests.integration.harness.checksums import table_checksums
+from tests.integration.harness.docker import docker_out
+from tests.integration.harness.env import TEST_PREFIX as PREFIX
+from tests.integration.harness.odoo_double import IMAGE_A, IMAGE_B
 
 CHECKS = [
     {"name": "priced products", "sql": "SELECT count(*) FROM product_template WHERE list_price > 0", "unchanged": True},
@@ -40,7 +42,7 @@ def upgrade(stack, old_web: str, target: str, *, update_env: dict | None = None,
     baseline = ub.capture(admin, db, "odoo", CHECKS)
     db.close()
     t = stage("baseline", t0)
-    docker("stop", "-t", "10", old_web)
+    docker_out("stop", "-t", "10", old_web)
     t = stage("maintenance", t)
     snap.create_db_snapshot(admin, "odoo", label=f"{IMAGE_A} -> {target}")
     fs = VolumeFilestore(stack.engine, stack.volume, IMAGE_A)
@@ -75,10 +77,10 @@ def upgrade(stack, old_web: str, target: str, *, update_env: dict | None = None,
     failed = {}
     if reason:
         if new:
-            docker("rm", "-f", "-v", new)
+            docker_out("rm", "-f", "-v", new)
         failed["database"] = snap.restore_db_snapshot(admin, "odoo")["failed_database"]
         failed["filestore"] = fs.restore("odoo")["failed_path"]
-        docker("start", old_web)
+        docker_out("start", old_web)
         served = stack.wait_healthy(20)
         t = stage("rollback", t)
         outcome = "rolled_back" if served["healthy"] else "rollback_failed"
@@ -185,7 +187,7 @@ def module_states(pg, db: str) -> dict:
 
 def test_volume_filestore_snapshot_check_mode_and_refusal(double_stack):
     stack = double_stack
-    docker("volume", "create", "--label", "org.odooops.testbed=1", "--label", stack.label, stack.volume)
+    docker_out("volume", "create", "--label", "org.odooops.testbed=1", "--label", stack.label, stack.volume)
     fs = VolumeFilestore(stack.engine, stack.volume, IMAGE_A)
     with pytest.raises(snap.SnapshotError, match="no filestore snapshot odoo__pre_upgrade"):
         fs.restore("odoo")
@@ -201,10 +203,10 @@ def test_volume_filestore_helper_runs_as_odoo_uid_in_a_random_work_dir(double_st
     """The helper is not root: its processes run as the Odoo uid:gid, what it makes is Odoo's, and the copy is
     made in a mktemp work directory (random name) that is gone afterwards, whether the copy succeeded or not."""
     stack = double_stack
-    docker("volume", "create", "--label", "org.odooops.testbed=1", "--label", stack.label, stack.volume)
+    docker_out("volume", "create", "--label", "org.odooops.testbed=1", "--label", stack.label, stack.volume)
     # Odoo's files, as Odoo (uid 101) writes them into its data volume
-    docker("run", "--rm", "-v", f"{stack.volume}:/var/lib/odoo", "--entrypoint", "sh", IMAGE_A, "-c",
-           "mkdir -p /var/lib/odoo/filestore/odoo/ab && echo x > /var/lib/odoo/filestore/odoo/ab/abcd")
+    docker_out("run", "--rm", "-v", f"{stack.volume}:/var/lib/odoo", "--entrypoint", "sh", IMAGE_A, "-c",
+               "mkdir -p /var/lib/odoo/filestore/odoo/ab && echo x > /var/lib/odoo/filestore/odoo/ab/abcd")
     fs = VolumeFilestore(stack.engine, stack.volume, IMAGE_A)
     assert fs.probe("odoo", "odoo__pre_upgrade")["user"] == "101:101"  # id -u:id -g inside the helper
     assert fs.create("odoo", replace=True)["files"] == 1
@@ -212,18 +214,18 @@ def test_volume_filestore_helper_runs_as_odoo_uid_in_a_random_work_dir(double_st
     assert fs.create("odoo", replace=True)["changed"]
     assert first and fs.last_work and first != fs.last_work
     assert first.startswith("/var/lib/odoo/filestore/.odooops-work.")
-    listing = docker("run", "--rm", "-v", f"{stack.volume}:/v:ro", "--entrypoint", "sh", IMAGE_A, "-c",
-                     "cd /v/filestore && ls -A && stat -c '%n %u:%g' odoo__pre_upgrade odoo__pre_upgrade/ab/abcd")
+    listing = docker_out("run", "--rm", "-v", f"{stack.volume}:/v:ro", "--entrypoint", "sh", IMAGE_A, "-c",
+                         "cd /v/filestore && ls -A && stat -c '%n %u:%g' odoo__pre_upgrade odoo__pre_upgrade/ab/abcd")
     names = listing.splitlines()
     assert sorted(names[:2]) == ["odoo", "odoo__pre_upgrade"], listing  # no work directory left
     assert names[2:] == ["odoo__pre_upgrade 101:101", "odoo__pre_upgrade/ab/abcd 101:101"]
     # a failing copy (a file the Odoo uid cannot read) leaves no work directory either
-    docker("run", "--rm", "-v", f"{stack.volume}:/var/lib/odoo", "--user", "0:0", "--entrypoint", "sh", IMAGE_A, "-c",
-           "mkdir /var/lib/odoo/filestore/odoo/root && chmod 0700 /var/lib/odoo/filestore/odoo/root")
+    docker_out("run", "--rm", "-v", f"{stack.volume}:/var/lib/odoo", "--user", "0:0", "--entrypoint", "sh", IMAGE_A,
+               "-c", "mkdir /var/lib/odoo/filestore/odoo/root && chmod 0700 /var/lib/odoo/filestore/odoo/root")
     with pytest.raises(snap.SnapshotError, match="filestore create"):
         fs.create("odoo", replace=True)
-    assert "odooops-work" not in docker("run", "--rm", "-v", f"{stack.volume}:/v:ro", "--entrypoint", "ls", IMAGE_A,
-                                        "-A", "/v/filestore")
+    assert "odooops-work" not in docker_out("run", "--rm", "-v", f"{stack.volume}:/v:ro", "--entrypoint", "ls", IMAGE_A,
+                                            "-A", "/v/filestore")
 
 
 def derived_image(tag: str, steps: str) -> str:
@@ -267,4 +269,4 @@ def test_plan_reads_the_series_from_release_py_wherever_odoo_lives(running):
         refusal = ug.gate_image(plans[bare])
         assert not refusal["ok"] and "cannot tell the target image's Odoo series" in refusal["reason"]
     finally:
-        docker("rmi", "-f", checkout, bare, check=False)
+        docker_out("rmi", "-f", checkout, bare, check=False)

@@ -21,17 +21,17 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
 
 import pytest
 import yaml
-from ansible.parsing.vault import VaultLib, VaultSecret
 
 from testbed.procs import free_port
-from tests.integration.stack_helpers import local_inventory_copy, remove_stack
+from tests.integration.harness.docker import docker
+from tests.integration.harness.env import ROOT
+from tests.integration.harness.env import TEST_PREFIX as PREFIX
+from tests.integration.harness.secrets_env import read_vault
+from tests.integration.harness.stack import local_inventory_copy, remove_stack
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-")
 STACK = PREFIX.rstrip("-") + "-pf"
 PG_CONF = "/etc/postgresql/15/main"
 PG_DATA = "/var/lib/postgresql/15/main"
@@ -42,17 +42,6 @@ PLAYBOOKS = os.environ.get("ODOOOPS_PREFLIGHT_PLAYBOOKS", os.path.join(ROOT, "pl
 
 # provisioning the platform takes minutes on a busy machine; each case then takes seconds
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2700)]
-
-
-def docker(*args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=120, input=input)
-
-
-def read_vault(path: str, password_file: str) -> dict:
-    with open(password_file, "rb") as fh:
-        secret = VaultSecret(fh.read().strip())
-    with open(path, "rb") as fh:
-        return yaml.safe_load(VaultLib([("default", secret)]).decrypt(fh.read()))
 
 
 def digest(text: str) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from k8s_specs import base_spec
+
+from tests.unit.kubernetes.k8s_specs import base_spec
 
 
 @pytest.fixture

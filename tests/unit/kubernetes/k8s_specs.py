@@ -1,4 +1,4 @@
-"""Platform descriptions shared by the Kubernetes unit tests (imported by a unique name, not as conftest)."""
+"""Platform descriptions shared by the Kubernetes unit tests (this folder's tests and its conftest.py)."""
 from __future__ import annotations
 
 import copy

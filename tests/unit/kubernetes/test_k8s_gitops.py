@@ -7,10 +7,10 @@ import subprocess
 
 import pytest
 import yaml
-from k8s_specs import base_spec
 
 from ansible_collections.odooops.hosting.plugins.module_utils.k8s import gitops as g
 from ansible_collections.odooops.hosting.plugins.module_utils.k8s import render as r
+from tests.unit.kubernetes.k8s_specs import base_spec
 
 KUBECTL = shutil.which("kubectl")
 

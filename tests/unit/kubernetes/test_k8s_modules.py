@@ -5,9 +5,9 @@ import json
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
-from k8s_specs import base_spec
 
 from ansible_collections.odooops.hosting.plugins.modules import k8s_platform_render, k8s_workflow_plan
+from tests.unit.kubernetes.k8s_specs import base_spec
 
 
 def run_module(module, args: dict, capsys) -> dict:

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import pytest
-from k8s_specs import base_spec
 
 from ansible_collections.odooops.hosting.plugins.module_utils.k8s import render as r
 from ansible_collections.odooops.hosting.plugins.module_utils.odoo import sizing
+from tests.unit.kubernetes.k8s_specs import base_spec
 
 
 def by_id(tenant) -> dict:

@@ -6,11 +6,11 @@ import os
 
 import pytest
 import yaml
-from k8s_specs import base_spec
 
 from ansible_collections.odooops.hosting.plugins.module_utils.k8s import render as r
 from ansible_collections.odooops.hosting.plugins.module_utils.k8s import validate as v
 from ansible_collections.odooops.hosting.plugins.module_utils.k8s import workflow as w
+from tests.unit.kubernetes.k8s_specs import base_spec
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 

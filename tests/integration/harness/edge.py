@@ -1,19 +1,19 @@
-"""Helpers of the edge tests (imported by conftest.py and test_edge.py)."""
+"""Helpers of the edge tests (tests/integration/edge): stand-ins for Odoo behind the edge, HTTP probes, cleanup."""
 from __future__ import annotations
 
 import json
 import os
 import posixpath
 import socket
-import subprocess
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 
-PREFIX = os.environ.get("ODOOOPS_TEST_PREFIX", "odooops-t-")
-HERE = os.path.dirname(os.path.abspath(__file__))
-PLAYBOOKS = os.path.join(HERE, "playbooks")
+from tests.integration.harness.docker import docker, docker_out
+from tests.integration.harness.env import ROOT
+
+PLAYBOOKS = os.path.join(ROOT, "tests", "integration", "edge", "playbooks")
 # Images built on the app host from a Debian base, since no registry is reachable here.
 LOCAL_IMAGES = {
     "redis_image": "odooops/redis:7",
@@ -26,12 +26,8 @@ LOCAL_IMAGES = {
 STAND_IN = {"traefik_fallback": "auto"}
 
 
-def docker(*args: str, check: bool = True) -> str:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check).stdout.strip()
-
-
 def inspect(name: str) -> dict:
-    return json.loads(docker("inspect", name))[0]
+    return json.loads(docker_out("inspect", name))[0]
 
 
 def http_get(url: str, timeout: float = 5) -> tuple[int, str]:
@@ -63,9 +59,9 @@ def start_backend(stack: str, name: str, text: str) -> str:
     script = (f"mkdir -p /w/web /ws/websocket && printf '{text}' > /w/web/health && printf 'ws-{text}' > "
               "/ws/websocket/index.html && (cd /ws && python3 -m http.server 8072 &) && cd /w && "
               "exec python3 -m http.server 8069")
-    docker("run", "-d", "--name", cname, "--network", f"{stack}-app", "--network-alias", f"{stack}-odoo-web",
-           "--label", f"org.odooops.stack={stack}", "--label", "org.odooops.test=edge",
-           "odooops/debian:bookworm", "sh", "-c", script)
+    docker_out("run", "-d", "--name", cname, "--network", f"{stack}-app", "--network-alias", f"{stack}-odoo-web",
+               "--label", f"org.odooops.stack={stack}", "--label", "org.odooops.test=edge",
+               "odooops/debian:bookworm", "sh", "-c", script)
     return cname
 
 
@@ -94,15 +90,15 @@ def start_echo_backend(stack: str, name: str) -> str:
     """A stand-in for Odoo (NOT Odoo) carrying the alias <stack>-odoo-web: echoes each request (target, headers) on
     8069 and 8072 and logs every target it receives (echo_targets)."""
     cname = f"{stack}-{name}"
-    docker("run", "-d", "--name", cname, "--network", f"{stack}-app", "--network-alias", f"{stack}-odoo-web",
-           "--label", f"org.odooops.stack={stack}", "--label", "org.odooops.test=edge", "odooops/debian:bookworm",
-           "sh", "-c", 'python3 -c "$0" 8072 & exec python3 -c "$0" 8069', ECHO_SERVER)
+    docker_out("run", "-d", "--name", cname, "--network", f"{stack}-app", "--network-alias", f"{stack}-odoo-web",
+               "--label", f"org.odooops.stack={stack}", "--label", "org.odooops.test=edge", "odooops/debian:bookworm",
+               "sh", "-c", 'python3 -c "$0" 8072 & exec python3 -c "$0" 8069', ECHO_SERVER)
     return cname
 
 
 def echo_targets(cname: str) -> list[str]:
     """Every request target the echo backend received."""
-    logs = subprocess.run(["docker", "logs", cname], capture_output=True, text=True, check=True).stdout
+    logs = docker("logs", cname, timeout=None).stdout
     return [json.loads(line)["target"] for line in logs.splitlines() if line.startswith("{")]
 
 
@@ -142,13 +138,13 @@ def raw_request(port: int, data: bytes, timeout: float = 10) -> tuple[int, bytes
 
 
 def cleanup_stack(stack: str, app1: str | None = None) -> None:
-    ids = docker("ps", "-aq", "--filter", f"label=org.odooops.stack={stack}").split()
+    ids = docker_out("ps", "-aq", "--filter", f"label=org.odooops.stack={stack}").split()
     if ids:
-        docker("rm", "-f", "-v", *ids, check=False)
+        docker_out("rm", "-f", "-v", *ids, check=False)
     for net in ("ingress", "app", "data"):
-        docker("network", "rm", f"{stack}-{net}", check=False)
-    for vol in docker("volume", "ls", "-q", "--filter", f"name={stack}-").split():
+        docker_out("network", "rm", f"{stack}-{net}", check=False)
+    for vol in docker_out("volume", "ls", "-q", "--filter", f"name={stack}-").split():
         if vol.startswith(f"{stack}-"):
-            docker("volume", "rm", vol, check=False)
+            docker_out("volume", "rm", vol, check=False)
     if app1:
-        docker("exec", app1, "rm", "-rf", f"/etc/odooops/{stack}", check=False)
+        docker_out("exec", app1, "rm", "-rf", f"/etc/odooops/{stack}", check=False)

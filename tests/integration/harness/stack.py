@@ -10,12 +10,13 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import time
 
 import yaml
 
 from testbed import hosts as tb_hosts
+from tests.integration.harness.docker import docker
+from tests.integration.harness.env import ROOT
 
 SAMPLER_IMAGE = "odooops/odoo-double:17.0-a"
 
@@ -87,12 +88,6 @@ MODES = {
 }
 
 
-def docker(*args: str, check: bool = True, input: str | None = None, timeout: int = 120
-           ) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=timeout,
-                          input=input)
-
-
 class TrafficSampler:
     """Continuous requests to the stack's web alias from a container on its app network (where Traefik
     reaches Odoo); stop() returns {"ok", "fail", "errors"}."""
@@ -149,9 +144,8 @@ def tasks_around(output: str, errors: list[str], window: float = 15.0) -> list[s
 
 def local_inventory_copy(root: str, prefix: str, stack: str, audit_log: str, http_port: int, https_port: int) -> str:
     """A copy of inventories/local (without its vault) aimed at the test's own hosts, stack and edge ports."""
-    project = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     inv = os.path.join(root, "inventory")
-    shutil.copytree(os.path.join(project, "inventories", "local"), inv, ignore=shutil.ignore_patterns("vault.yml"))
+    shutil.copytree(os.path.join(ROOT, "inventories", "local"), inv, ignore=shutil.ignore_patterns("vault.yml"))
     with open(os.path.join(inv, "group_vars", "all", "test.yml"), "w", encoding="utf-8") as fh:
         yaml.safe_dump({"odooops_local_prefix": prefix, "odooops_stack": stack,
                         "odoo_healthcheck_start_period": "5s", "odoo_rollout_timeout": 120,
