@@ -162,7 +162,8 @@ def test_restore_and_drill_right_after_switchover(db_hosts, lan_s3, ansible_play
         assert report["passed"] and checks["odoo_ready"] and checks["rows:res_partner"] and checks["modules"], report
         # the scratch Odoo was aimed at the primary the restore reached, not at the host list (db1 first)
         where = [line for line in watcher.logs.splitlines() if "database: " in line]
-        assert where and where[0].endswith(f"@{db2}:5432"), watcher.logs[-3000:]
+        # (db2 by its db address, the db_addresses filter's: its inventory name, which the LAN resolves)
+        assert where and where[0].endswith("@db2:5432"), watcher.logs[-3000:]
         assert " ERROR " not in watcher.logs and "CRITICAL" not in watcher.logs, watcher.logs[-3000:]
         # the scratch database was dropped where it was made
         assert psql(db2, "SELECT count(*) FROM pg_database WHERE datname LIKE 'odoo_drill_%'") == "0"
