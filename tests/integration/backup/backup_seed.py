@@ -106,26 +106,3 @@ def seed_odoo(pg, db: str, filestore_root: str, partners: int = 2000, products: 
     orphan = make_filestore(fs, orphans, seed=99)
     pg.psql(attachments_sql(referenced), dbname=db)
     return {"filestore": fs, "referenced": [r for r, _content in referenced], "orphans": [r for r, _content in orphan]}
-
-
-def table_checksums(pg, db: str) -> dict:
-    """md5 of every public table's full content (ordered) plus sequence positions."""
-    tables = pg.psql("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1", dbname=db).split()
-    sums = {}
-    for t in tables:
-        sums[t] = pg.psql(f"SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, E'\\n' ORDER BY x::text)), '')"
-                          f" FROM public.{t} x", dbname=db)
-    for s in pg.psql("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public' ORDER BY 1",
-                     dbname=db).split():
-        sums["seq:" + s] = pg.psql(f"SELECT last_value FROM public.{s}", dbname=db)
-    return sums
-
-
-def tree_checksums(root: str) -> dict:
-    out = {}
-    for dirpath, _dirs, names in os.walk(root):
-        for name in names:
-            path = os.path.join(dirpath, name)
-            with open(path, "rb") as fh:
-                out[os.path.relpath(path, root)] = hashlib.sha256(fh.read()).hexdigest()
-    return out

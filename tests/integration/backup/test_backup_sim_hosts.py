@@ -18,7 +18,8 @@ import pytest
 
 from ansible_collections.odooops.hosting.plugins.module_utils.backup.catalog import find_backup, verify_backup
 from testbed.s3 import ACCESS_KEY, SECRET_KEY
-from tests.integration.backup.backup_seed import KEY_A, attachments_sql, make_filestore, seed_sql, tree_checksums
+from tests.integration.backup.backup_seed import KEY_A, attachments_sql, make_filestore, seed_sql
+from tests.integration.harness.checksums import tree_digest as tree_checksums
 from tests.integration.harness.env import TEST_PREFIX as PREFIX
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

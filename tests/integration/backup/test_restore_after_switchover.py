@@ -26,6 +26,7 @@ from testbed.hosts import reset_postgres
 from testbed.s3 import ACCESS_KEY, SECRET_KEY
 from tests.integration.backup.backup_seed import KEY_A, attachments_sql, make_filestore, seed_sql
 from tests.integration.harness.env import TEST_PREFIX as PREFIX
+from tests.integration.harness.postgres import secrets_file
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1800)]  # converge, switchover, 3 playbooks
 
@@ -48,14 +49,6 @@ def psql(container, sql, db="postgres", check=True, input=None):
     args = ["runuser", "-u", "postgres", "--", "psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-d", db]
     args += ["-f", "-"] if input is not None else ["-c", sql]
     return dexec(container, *args, check=check, input=input).stdout.strip()
-
-
-def secrets_file(directory, values: dict) -> str:
-    path = os.path.join(str(directory), "secrets.json")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(values, fh)
-    return path
 
 
 class LogWatcher(threading.Thread):

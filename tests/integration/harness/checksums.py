@@ -5,15 +5,20 @@ import hashlib
 import os
 
 
-def table_checksums(pg, db: str) -> dict:
-    """md5 of every user table's rows in primary-key order: a change anywhere shows."""
-    tables = pg.psql("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables "
-                     "WHERE schemaname = 'public'", dbname=db).split(",")
-    out = {}
+def table_checksums(pg, db: str, sequences: bool = False) -> dict:
+    """Every public table's row count and md5 of its rows (ordered): a change anywhere shows. sequences: every
+    sequence's position too (a restore must bring them back; a rolled-back transaction advances them, so a check
+    that "nothing changed" leaves them out)."""
+    tables = pg.psql("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1", dbname=db).split()
+    sums = {}
     for t in tables:
-        out[t] = pg.psql(f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {t} t",
-                         dbname=db)
-    return out
+        sums[t] = pg.psql(f"SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, E'\\n' ORDER BY x::text)), '')"
+                          f" FROM public.{t} x", dbname=db)
+    if sequences:
+        for s in pg.psql("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public' ORDER BY 1",
+                         dbname=db).split():
+            sums["seq:" + s] = pg.psql(f"SELECT last_value FROM public.{s}", dbname=db)
+    return sums
 
 
 def tree_digest(path: str) -> dict:

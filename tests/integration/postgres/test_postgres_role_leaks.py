@@ -11,7 +11,6 @@ Run with your own prefix:
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import uuid
@@ -19,6 +18,7 @@ import uuid
 import pytest
 
 from ansible_collections.odooops.hosting.plugins.module_utils.postgres import scram
+from tests.integration.harness.postgres import lan_subnet, secrets_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
@@ -43,19 +43,6 @@ def sh(container: str, *cmd: str, check: bool = True) -> subprocess.CompletedPro
 
 def psql(container: str, sql: str) -> str:
     return sh(container, "runuser", "-u", "postgres", "--", "psql", "-XAtq", "-c", sql).stdout.strip()
-
-
-def secrets_file(directory, secrets: dict) -> str:
-    path = os.path.join(str(directory), "secrets.json")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(secrets, fh)
-    return path
-
-
-def lan_subnet(network: str) -> str:
-    out = subprocess.run(["docker", "network", "inspect", network], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)[0]["IPAM"]["Config"][0]["Subnet"]
 
 
 def converge_sampled(ansible_playbook, db1: str, secrets_path: str, extra: dict):
